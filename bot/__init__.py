@@ -1,0 +1,1 @@
+"""The conversation brain: the pipeline of stages that turns a customer message into a reply."""

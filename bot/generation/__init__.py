@@ -1,0 +1,1 @@
+"""Answer generation backends behind one interface: extractive, local (transformers), openai."""

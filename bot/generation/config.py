@@ -1,0 +1,22 @@
+"""Settings for answer generation (nested into the server's settings object)."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class GenerationSettings(BaseModel):
+    """Which backend writes answers, and how."""
+
+    backend: Literal["extractive", "local", "openai"] = "extractive"
+    model_path: str | None = Field(default=None, description="local: a model folder on disk.")
+    gguf_file: str | None = Field(default=None, description="local: a GGUF file inside model_path.")
+    device: str = Field(default="auto", description="local: 'auto', 'cpu' or 'cuda'.")
+    max_new_tokens: int = Field(default=256, ge=1, le=4096)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    history_turns: int = Field(default=6, ge=0, le=50)
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_model: str = "default"
+    openai_api_key: str | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)

@@ -1,0 +1,130 @@
+"""The built-in stages, registered exactly as a plugin would register its own."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bot.generation.base import GenerationRequest
+from bot.generation.extractive import ExtractiveGenerator
+from bot.grounding import check, citations_for
+from bot.intents import OUT_OF_SCOPE
+from bot.pipeline import register_stage
+from bot.rules import first_match
+from bot.types import TurnContext
+
+if TYPE_CHECKING:
+    from bot.runtime import BotRuntime
+
+log = logging.getLogger(__name__)
+
+
+@register_stage("intent")
+class IntentStage:
+    """Classify the message; 'oos' when the classifier is unsure."""
+
+    name = "intent"
+
+    def __init__(self, runtime: BotRuntime) -> None:
+        self.runtime = runtime
+
+    def run(self, ctx: TurnContext) -> None:
+        """Set ctx.intent and ctx.confidence."""
+        if self.runtime.intents is None:
+            return
+        prediction = self.runtime.intents.predict([ctx.text])[0]
+        ctx.intent, ctx.confidence = prediction.intent, round(prediction.confidence, 4)
+        ctx.trace.intent, ctx.trace.confidence = ctx.intent, ctx.confidence
+
+
+@register_stage("rules")
+class RulesStage:
+    """Answer from the first matching reply rule."""
+
+    name = "rules"
+
+    def __init__(self, runtime: BotRuntime) -> None:
+        self.runtime = runtime
+
+    def run(self, ctx: TurnContext) -> None:
+        """Finish the turn with the rule's reply when one matches."""
+        rule = first_match(self.runtime.rules, ctx)
+        if rule is not None:
+            ctx.trace.rule = rule.name
+            ctx.finish(rule.render(ctx))
+
+
+@register_stage("retrieve")
+class RetrieveStage:
+    """Find the passages of the knowledge base that match the question."""
+
+    name = "retrieve"
+
+    def __init__(self, runtime: BotRuntime) -> None:
+        self.runtime = runtime
+
+    def run(self, ctx: TurnContext) -> None:
+        """Set ctx.search and record the passages on the trace."""
+        ctx.search = self.runtime.knowledge.search(ctx.text)
+        ctx.trace.passages = [
+            {k: v for k, v in hit.to_dict().items() if k != "text"} for hit in ctx.search.hits
+        ]
+
+
+@register_stage("generate")
+class GenerateStage:
+    """Write a grounded answer from the passages, streaming it; fall back to extractive."""
+
+    name = "generate"
+
+    def __init__(self, runtime: BotRuntime) -> None:
+        self.runtime = runtime
+        self.extractive = ExtractiveGenerator(runtime.knowledge.encode)
+
+    def run(self, ctx: TurnContext) -> None:
+        """Finish the turn with a cited answer, or the honest fallback."""
+        if ctx.search is None or not ctx.search.confident:
+            ctx.trace.fallback_reason = "no relevant passage"
+            ctx.finish(ctx.bot.fallback, fallback=True)
+            return
+        settings = self.runtime.generation
+        request = GenerationRequest(
+            question=ctx.text,
+            passages=ctx.search.hits,
+            bot=ctx.bot,
+            history=ctx.history,
+            locale=ctx.locale,
+            max_new_tokens=settings.max_new_tokens,
+            temperature=settings.temperature,
+            cancel=ctx.cancel,
+        )
+        generator = self.runtime.generator
+        try:
+            answer = self._stream(generator, request, ctx)
+        except Exception as exc:
+            if generator.backend == "extractive":
+                raise
+            log.warning("generation backend %s failed, using extractive: %s", generator.backend, exc)
+            ctx.trace.fallback_reason = f"{generator.backend} failed: {type(exc).__name__}"
+            generator = self.extractive
+            answer = self._stream(generator, request, ctx)
+        ctx.trace.backend, ctx.trace.model = generator.backend, generator.model
+        if not answer.strip():
+            ctx.trace.fallback_reason = "empty answer"
+            ctx.finish(ctx.bot.fallback, fallback=True)
+            return
+        ctx.citations = citations_for(answer, request.passages)
+        ctx.trace.grounding = check(answer, request.passages, ctx.citations)
+        ctx.finish(answer.strip(), stream=False)
+
+    @staticmethod
+    def _stream(generator, request: GenerationRequest, ctx: TurnContext) -> str:  # type: ignore[no-untyped-def]
+        pieces: list[str] = []
+        for piece in generator.stream(request):
+            pieces.append(piece)
+            ctx.emit(piece)
+        return "".join(pieces)
+
+
+DEFAULT_STAGES = ["intent", "rules", "retrieve", "generate"]
+__all__ = ["DEFAULT_STAGES", "OUT_OF_SCOPE"]

@@ -1,0 +1,124 @@
+"""Records that travel through the pipeline: the turn context, its trace and the reply."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from knowledge.base import SearchResult
+
+
+@dataclass
+class BotProfile:
+    """Who the bot is: shown to customers and put in prompts."""
+
+    slug: str
+    name: str
+    persona: str = ""
+    greeting: str = ""
+    fallback: str = "I'm sorry, I couldn't find that in our help center. Would you like me to connect you with a person?"
+
+
+@dataclass
+class Turn:
+    """One earlier message of the conversation."""
+
+    role: str  # "customer" | "bot" | "agent"
+    text: str
+
+
+@dataclass
+class Citation:
+    """A passage an answer rests on, numbered as in the reply's [n] markers."""
+
+    n: int
+    document: str
+    section: str
+    url: str
+    snippet: str
+    chunk_id: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class StageRecord:
+    """What one stage did, for the message trace."""
+
+    stage: str
+    ms: float
+    status: str  # "ok" | "error" | "skipped"
+    error: str | None = None
+
+
+@dataclass
+class Trace:
+    """Why the bot said what it said: stored with every reply."""
+
+    intent: str | None = None
+    confidence: float | None = None
+    rule: str | None = None
+    passages: list[dict[str, Any]] = field(default_factory=list)
+    model: str | None = None
+    backend: str | None = None
+    fallback_reason: str | None = None
+    grounding: dict[str, Any] = field(default_factory=dict)
+    stages: list[StageRecord] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        data = asdict(self)
+        data["latency_ms"] = {s.stage: s.ms for s in self.stages}
+        return data
+
+
+Emit = Callable[[str], None]
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+@dataclass
+class TurnContext:
+    """The state of one customer turn as it passes through the stages."""
+
+    bot: BotProfile
+    text: str
+    history: list[Turn] = field(default_factory=list)
+    channel: str = "web"
+    locale: str | None = None
+    emit: Emit = _ignore
+    cancel: threading.Event = field(default_factory=threading.Event)
+    intent: str | None = None
+    confidence: float = 0.0
+    search: SearchResult | None = None
+    reply: str | None = None
+    citations: list[Citation] = field(default_factory=list)
+    fallback: bool = False
+    done: bool = False
+    trace: Trace = field(default_factory=Trace)
+
+    def finish(self, text: str, *, fallback: bool = False, stream: bool = True) -> None:
+        """Set the final reply and stop the pipeline; stream it when no stage streamed yet."""
+        self.reply = text
+        self.fallback = fallback
+        self.done = True
+        if stream:
+            self.emit(text)
+
+
+@dataclass
+class BotReply:
+    """The outcome of a turn."""
+
+    text: str
+    citations: list[Citation]
+    intent: str | None
+    fallback: bool
+    trace: Trace

@@ -1,0 +1,146 @@
+"""A bot's knowledge base: chunk, embed, index, and hybrid dense + BM25 search."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from knowledge.chunking import chunk_markdown
+from knowledge.config import KnowledgeSettings
+from knowledge.embeddings import Embedder
+from knowledge.keyword import KeywordIndex
+from knowledge.types import ChunkRecord, Hit
+from knowledge.vector_store import VectorStore
+
+log = logging.getLogger(__name__)
+RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
+
+
+def chunk_id(document_id: str, position: int) -> int:
+    """A stable positive 63-bit id for a chunk, shared by the index and the database."""
+    digest = hashlib.blake2b(f"{document_id}:{position}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & (2**63 - 1)
+
+
+@dataclass
+class SearchResult:
+    """Hits for one query and whether the best is relevant enough to answer from."""
+
+    query: str
+    hits: list[Hit]
+    confident: bool
+
+    @property
+    def best_score(self) -> float:
+        """Dense cosine of the top hit, or 0 when nothing was found."""
+        return self.hits[0].score if self.hits else 0.0
+
+
+class KnowledgeBase:
+    """Everything one bot knows, searchable by meaning and by keywords."""
+
+    def __init__(self, folder: Path, embedder: Embedder, settings: KnowledgeSettings) -> None:
+        self.folder = folder
+        self.embedder = embedder
+        self.settings = settings
+        self.store = VectorStore.open(folder, embedder.dim, embedder.name)
+        self.keywords = KeywordIndex()
+        self.keywords.rebuild(list(self.store.chunks.values()))
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def chunk(self, document_id: str, title: str, text: str, url: str) -> list[ChunkRecord]:
+        """Cut a document into chunk records (not yet indexed)."""
+        drafts = chunk_markdown(text, title, self.settings.chunk_chars, self.settings.overlap_chars)
+        return [
+            ChunkRecord(
+                id=chunk_id(document_id, d.position),
+                document_id=document_id,
+                text=d.text,
+                title=d.title,
+                section=d.section,
+                anchor=d.anchor,
+                url=f"{url}#{d.anchor}" if d.anchor else url,
+            )
+            for d in drafts
+        ]
+
+    def upsert(self, document_id: str, records: list[ChunkRecord]) -> None:
+        """Replace a document's chunks in the index (add when new) and persist."""
+        vectors = self.embedder.encode([self._embedding_text(r) for r in records])
+        self.store.remove_document(document_id)
+        self.store.add(records, vectors)
+        self._after_write()
+
+    def remove(self, document_id: str) -> int:
+        """Remove a document from the index; returns the number of chunks dropped."""
+        removed = self.store.remove_document(document_id)
+        self._after_write()
+        return removed
+
+    def rebuild(self, records: list[ChunkRecord]) -> None:
+        """Re-embed and re-index everything from the given records (e.g. from the database)."""
+        vectors = self.embedder.encode([self._embedding_text(r) for r in records])
+        self.store.clear()
+        self.store.add(records, vectors)
+        self._after_write()
+
+    def _after_write(self) -> None:
+        self.keywords.rebuild(list(self.store.chunks.values()))
+        self.store.save()
+
+    @staticmethod
+    def _embedding_text(record: ChunkRecord) -> str:
+        heading = f"{record.title} - {record.section}" if record.section else record.title
+        return f"{heading}\n{record.text}"
+
+    def search(self, query: str, k: int | None = None) -> SearchResult:
+        """Hybrid search: dense and BM25 candidates fused by reciprocal rank, de-duplicated.
+
+        Args:
+            query: the customer's question.
+            k: how many hits to return (default: settings.top_k).
+
+        Returns:
+            The hits, best first, each with its dense cosine score.
+        """
+        k = k or self.settings.top_k
+        if not query.strip() or not len(self.store):
+            return SearchResult(query, [], False)
+        qvec = self.embedder.encode([query])[0]
+        dense = self.store.search(qvec, self.settings.candidates)
+        keyword = self.keywords.search(query, self.settings.candidates) if self.settings.hybrid else []
+        fused: dict[int, float] = {}
+        dense_rank = {rec.id: rank for rank, (rec, _) in enumerate(dense)}
+        keyword_rank = {cid: rank for rank, (cid, _) in enumerate(keyword)}
+        for ranks in (dense_rank, keyword_rank):
+            for cid, rank in ranks.items():
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        cosine = {rec.id: score for rec, score in dense}
+        missing = [cid for cid in fused if cid not in cosine]
+        if missing:
+            cosine.update(zip(missing, (self.store.vectors_for(missing) @ qvec).tolist(), strict=True))
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        for cid in sorted(fused, key=lambda c: (-fused[c], -cosine[c])):
+            record = self.store.chunks.get(cid)
+            if record is None:
+                continue
+            key = " ".join(record.text.split()).lower()
+            if key in seen:
+                continue
+            seen.add(key)
+            hits.append(Hit(record, float(cosine[cid]), fused[cid], dense_rank.get(cid), keyword_rank.get(cid)))
+            if len(hits) == k:
+                break
+        best = max((h.score for h in hits), default=0.0)
+        return SearchResult(query, hits, best >= self.settings.min_score)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Embed texts with this knowledge base's model."""
+        return self.embedder.encode(texts)

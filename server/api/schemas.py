@@ -1,0 +1,99 @@
+"""Public schemas of the API and the chat protocol (never table objects)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from server.tables import Bot, Message
+
+
+class MessagePublic(BaseModel):
+    """A stored message as clients see it."""
+
+    id: str
+    role: str
+    text: str
+    citations: list[dict[str, Any]] = []
+    intent: str | None = None
+    fallback: bool = False
+    client_id: str | None = None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: Message) -> MessagePublic:
+        """From a table row."""
+        return cls(
+            id=m.id, role=m.role, text=m.text, citations=m.citations or [], intent=m.intent,
+            fallback=m.fallback, client_id=m.client_id, created_at=m.created_at,
+        )
+
+
+class BotPublic(BaseModel):
+    """A bot as clients see it."""
+
+    slug: str
+    name: str
+    greeting: str
+
+    @classmethod
+    def of(cls, bot: Bot) -> BotPublic:
+        """From a table row."""
+        return cls(slug=bot.slug, name=bot.name, greeting=bot.greeting)
+
+
+class MessageIn(BaseModel):
+    """POST /api/v1/bots/{bot}/messages."""
+
+    text: str = Field(min_length=1)
+    conversation_id: str | None = None
+    client_message_id: str | None = Field(default=None, min_length=1, max_length=64)
+    user_id: str | None = Field(default=None, max_length=128)
+
+
+class ReplyOut(BaseModel):
+    """The bot's answer."""
+
+    message_id: str
+    text: str
+    citations: list[dict[str, Any]]
+    intent: str | None
+    fallback: bool
+
+
+class TurnOut(BaseModel):
+    """Response of POST /api/v1/bots/{bot}/messages."""
+
+    conversation_id: str
+    message_id: str
+    reply: ReplyOut
+    trace: dict[str, Any] | None = None
+
+
+# Websocket frames from the client.
+class HelloFrame(BaseModel):
+    """Start or resume a conversation."""
+
+    type: Literal["hello"]
+    conversation_id: str | None = None
+    user_id: str | None = Field(default=None, max_length=128)
+    locale: str | None = Field(default=None, max_length=35)
+
+
+class MessageFrame(BaseModel):
+    """A customer message."""
+
+    type: Literal["message"]
+    id: str = Field(min_length=1, max_length=64)
+    text: str
+
+
+class PingFrame(BaseModel):
+    """Keep-alive."""
+
+    type: Literal["ping"]
+
+
+ClientFrame = Annotated[HelloFrame | MessageFrame | PingFrame, Field(discriminator="type")]

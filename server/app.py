@@ -1,0 +1,100 @@
+"""The FastAPI application factory and its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from admin import TEMPLATES_DIR
+from admin.routes import router as admin_router
+from server.api import messages, pages, ws
+from server.chat import ChatService
+from server.context import Services
+from server.errors import FrontdeskError
+from server.seed import is_empty, seed_demo
+from server.settings import Settings
+from web import STATIC_DIR
+
+log = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    """The one error shape."""
+    return {"error": {"code": code, "message": message}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error as {"error": {"code", "message"}} without stack traces."""
+
+    @app.exception_handler(FrontdeskError)
+    async def _frontdesk(_: Request, exc: FrontdeskError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body") or "request"
+        return JSONResponse(error_body("bad_request", f"{where}: {first['msg']}"), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(error_body("internal", "internal server error"), status_code=500)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app; models and indexes load in the lifespan, never at import time.
+
+    Args:
+        settings: the settings to use (default: read from the environment).
+        services: already-open services (tests); the app then does not close them.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or Services.open(settings)
+        app.state.chat = ChatService(app.state.services)
+        if settings.seed_demo and is_empty(app.state.services.runtimes):
+            result = seed_demo(app.state.services.runtimes)
+            app.state.seeded = result
+            log.warning(
+                "created demo bot %r; console login %s / %s (shown once)",
+                result.bot_slug, result.admin_email, result.admin_password,
+            )
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.services.close()
+
+    app = FastAPI(title="Frontdesk", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    install_error_handlers(app)
+    app.include_router(messages.router)
+    app.include_router(ws.router)
+    app.include_router(pages.router)
+    app.include_router(admin_router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict[str, str]:
+        """Liveness probe."""
+        return {"status": "ok"}
+
+    return app

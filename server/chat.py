@@ -1,0 +1,119 @@
+"""One customer turn end to end: persist, run the pipeline off the event loop, stream, persist."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+from sqlmodel import Session
+
+from bot.types import BotReply, Trace
+from server import store
+from server.context import Services
+from server.errors import BadRequest
+from server.tables import Bot, Conversation, Message
+
+log = logging.getLogger(__name__)
+SendChunk = Callable[[str], Awaitable[None]]
+
+
+@dataclass
+class TurnOutcome:
+    """The stored customer message and the stored reply."""
+
+    customer: Message
+    reply: Message
+    duplicate: bool
+
+
+class ChatService:
+    """Runs turns for every channel; at most max_concurrent_turns pipelines at once."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.limiter = anyio.CapacityLimiter(services.settings.max_concurrent_turns)
+
+    def check_text(self, text: object) -> str:
+        """Validate a customer's text: a non-empty string within the size limit."""
+        if not isinstance(text, str) or not text.strip():
+            raise BadRequest("text must be a non-empty string")
+        limit = self.services.settings.max_message_chars
+        if len(text) > limit:
+            raise BadRequest(f"text is longer than {limit} characters", code="too_long")
+        return text.strip()
+
+    async def turn(
+        self,
+        bot: Bot,
+        conversation: Conversation,
+        text: str,
+        client_id: str | None,
+        on_received: Callable[[Message], Awaitable[None]] | None = None,
+        send_chunk: SendChunk | None = None,
+        cancel: threading.Event | None = None,
+    ) -> TurnOutcome:
+        """Persist the message, answer it (streaming pieces to send_chunk) and persist the reply."""
+        text = self.check_text(text)
+        engine = self.services.engine
+        with Session(engine, expire_on_commit=False) as session:
+            received = store.receive(session, conversation, text, client_id)
+            past = store.turns(store.history(session, conversation.id, limit=20))
+        if on_received:
+            await on_received(received.message)
+        if received.duplicate and received.reply is not None:
+            return TurnOutcome(received.message, received.reply, True)
+        past = [t for t in past if t.text != text or t.role != "customer"][-20:]
+        cancel = cancel or threading.Event()
+        try:
+            reply = await self._answer(bot.slug, text, past, conversation, send_chunk, cancel)
+        except Exception as exc:
+            log.exception("turn failed for conversation %s", conversation.id)
+            with Session(engine, expire_on_commit=False) as session:
+                store.record_failure(session, received.message, f"{type(exc).__name__}: {exc}")
+            reply = self._failure_reply(bot, exc)
+        with Session(engine, expire_on_commit=False) as session:
+            stored = store.record_reply(session, received.message, reply)
+        return TurnOutcome(received.message, stored, received.duplicate)
+
+    async def _answer(
+        self, slug: str, text: str, past: list, conversation: Conversation, send_chunk: SendChunk | None,
+        cancel: threading.Event,
+    ) -> BotReply:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str] = asyncio.Queue()
+
+        def emit(piece: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, piece)
+
+        def work() -> BotReply:
+            runtime = self.services.runtimes.get(slug)
+            return runtime.answer(text, past, emit, cancel, conversation.channel, conversation.locale)
+
+        job = asyncio.ensure_future(anyio.to_thread.run_sync(work, limiter=self.limiter))
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({job, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    if send_chunk:
+                        await send_chunk(getter.result())
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    piece = queue.get_nowait()
+                    if send_chunk:
+                        await send_chunk(piece)
+                return job.result()
+        except BaseException:
+            cancel.set()  # the customer went away: stop generating
+            raise
+
+    @staticmethod
+    def _failure_reply(bot: Bot, exc: Exception) -> BotReply:
+        trace = Trace(fallback_reason=f"internal error: {type(exc).__name__}")
+        text = bot.fallback or "Sorry, something went wrong on our side. Please try again in a moment."
+        return BotReply(text, [], None, True, trace)

@@ -1,0 +1,46 @@
+"""One typed settings object, read from FRONTDESK_* environment variables and a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.generation.config import GenerationSettings
+from knowledge.config import KnowledgeSettings
+
+
+class Settings(BaseSettings):
+    """Frontdesk settings; nested ones use '__', e.g. FRONTDESK_GENERATION__BACKEND=local."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FRONTDESK_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    environment: Literal["dev", "production"] = "dev"
+    data_dir: Path = Path("./data")
+    database_url: str | None = Field(default=None, description="Default: SQLite in data_dir.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: SecretStr | None = None
+    seed_demo: bool = True
+    max_message_chars: int = Field(default=4000, ge=1, le=100_000)
+    max_concurrent_turns: int = Field(default=8, ge=1, le=1024)
+    log_level: str = "INFO"
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment == "production" and (
+            self.secret_key is None or len(self.secret_key.get_secret_value()) < 32
+        ):
+            raise ValueError("FRONTDESK_SECRET_KEY of at least 32 characters is required in production")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'frontdesk.db').resolve()}"

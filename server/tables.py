@@ -1,0 +1,163 @@
+"""The database tables (SQLModel). Alembic migrations in server/migrations mirror them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now (stored as UTC)."""
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A random id with a readable prefix, e.g. 'c_3f2a…' for a conversation."""
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+class Tenant(SQLModel, table=True):
+    """A business using Frontdesk."""
+
+    id: str = Field(default_factory=lambda: new_id("t"), primary_key=True)
+    name: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class User(SQLModel, table=True):
+    """A console user of a tenant; the password is stored as an argon2 hash."""
+
+    id: str = Field(default_factory=lambda: new_id("u"), primary_key=True)
+    tenant_id: str = Field(foreign_key="tenant.id", index=True)
+    email: str = Field(unique=True, index=True)
+    password_hash: str
+    role: str = "owner"  # owner | admin | agent | viewer
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Bot(SQLModel, table=True):
+    """A bot with its persona; its knowledge, intents and rules hang off it."""
+
+    id: str = Field(default_factory=lambda: new_id("b"), primary_key=True)
+    tenant_id: str = Field(foreign_key="tenant.id", index=True)
+    slug: str = Field(unique=True, index=True)
+    name: str
+    persona: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    greeting: str = ""
+    fallback: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Conversation(SQLModel, table=True):
+    """A conversation between a customer and a bot (or an agent) on one channel."""
+
+    id: str = Field(default_factory=lambda: new_id("c"), primary_key=True)
+    bot_id: str = Field(foreign_key="bot.id", index=True)
+    channel: str = "web"
+    external_user_id: str | None = Field(default=None, index=True)
+    status: str = "bot"  # bot | queued | agent | resolved
+    locale: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    """One message; a bot reply carries its trace and citations."""
+
+    __table_args__ = (UniqueConstraint("conversation_id", "client_id", name="uq_message_client_id"),)
+
+    id: str = Field(default_factory=lambda: new_id("msg"), primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id", index=True)
+    role: str  # customer | bot | agent | system
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    client_id: str | None = None
+    reply_to: str | None = Field(default=None, index=True)
+    status: str = "received"  # customer: received | answered | failed; bot: sent
+    intent: str | None = Field(default=None, index=True)
+    fallback: bool = False
+    citations: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    trace: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Document(SQLModel, table=True):
+    """A knowledge-base document of a bot."""
+
+    __table_args__ = (UniqueConstraint("bot_id", "slug", name="uq_document_slug"),)
+
+    id: str = Field(default_factory=lambda: new_id("d"), primary_key=True)
+    bot_id: str = Field(foreign_key="bot.id", index=True)
+    slug: str
+    title: str
+    source: str
+    media_type: str
+    url: str
+    sha256: str
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = "ready"  # ready | failed
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Chunk(SQLModel, table=True):
+    """A passage of a document; its id is the id in the bot's vector index."""
+
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    document_id: str = Field(foreign_key="document.id", index=True)
+    bot_id: str = Field(foreign_key="bot.id", index=True)
+    position: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    section: str = ""
+    anchor: str = ""
+    url: str = ""
+
+
+class Intent(SQLModel, table=True):
+    """An intent a bot recognises."""
+
+    __table_args__ = (UniqueConstraint("bot_id", "name", name="uq_intent_name"),)
+
+    id: str = Field(default_factory=lambda: new_id("i"), primary_key=True)
+    bot_id: str = Field(foreign_key="bot.id", index=True)
+    name: str
+    description: str = ""
+
+
+class IntentExample(SQLModel, table=True):
+    """An example utterance of an intent."""
+
+    id: str = Field(default_factory=lambda: new_id("ie"), primary_key=True)
+    intent_id: str = Field(foreign_key="intent.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = "import"  # import | console | conversation
+
+
+class ReplyRule(SQLModel, table=True):
+    """A reply rule of a bot, stored as its JSON definition."""
+
+    __table_args__ = (UniqueConstraint("bot_id", "name", name="uq_rule_name"),)
+
+    id: str = Field(default_factory=lambda: new_id("r"), primary_key=True)
+    bot_id: str = Field(foreign_key="bot.id", index=True)
+    name: str
+    definition: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    priority: int = 100
+    enabled: bool = True
+
+
+class Feedback(SQLModel, table=True):
+    """Customer satisfaction: a thumb on one reply or a 1-5 rating of a conversation."""
+
+    id: str = Field(default_factory=lambda: new_id("f"), primary_key=True)
+    bot_id: str = Field(foreign_key="bot.id", index=True)
+    conversation_id: str = Field(foreign_key="conversation.id", index=True)
+    message_id: str | None = Field(default=None, foreign_key="message.id")
+    kind: str  # thumb | csat
+    score: int
+    comment: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
