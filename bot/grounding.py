@@ -39,9 +39,9 @@ def check(answer: str, passages: list[Hit], citations: list[Citation]) -> dict[s
     Numbers (prices, days, percentages) are where small models invent policy most often, so a
     number in the answer that appears in no passage is flagged.
     """
-    source = " ".join(h.chunk.text for h in passages)
+    source = set(NUMBER.findall(" ".join(h.chunk.text for h in passages)))
     body = MARKER.sub("", answer)
-    unsupported = sorted({n for n in NUMBER.findall(body) if n not in source})
+    unsupported = sorted(set(NUMBER.findall(body)) - source)
     return {
         "cited": [c.n for c in citations],
         "uncited": not citations,

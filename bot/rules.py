@@ -43,6 +43,12 @@ class Rule:
         extra = set(data) - allowed
         if extra:
             raise ConfigError(f"rule has unknown field(s) {sorted(extra)}; allowed: {sorted(allowed)}")
+        missing = {"name", "reply"} - set(data)
+        if missing:
+            raise ConfigError(f"rule {data.get('name', '?')!r} is missing {sorted(missing)}")
+        keywords = data.get("keywords", [])
+        if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
+            raise ConfigError(f"rule {data['name']!r}: keywords must be a list of non-empty strings")
         return cls(**data)
 
     def matches(self, ctx: TurnContext) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot import stages as _builtin_stages  # noqa: F401  (registers the built-in stages)
@@ -39,6 +40,7 @@ class BotRuntime:
         cancel: threading.Event | None = None,
         channel: str = "web",
         locale: str | None = None,
+        restart: Callable[[], None] | None = None,
     ) -> BotReply:
         """Run one customer turn through the pipeline.
 
@@ -49,6 +51,7 @@ class BotRuntime:
             cancel: set it to stop generation (customer left or sent another message).
             channel: where the message came from.
             locale: the customer's language tag, when known.
+            restart: called when pieces already streamed must be discarded (a backend failed mid-answer).
 
         Returns:
             The reply, its citations and its trace.
@@ -58,4 +61,6 @@ class BotRuntime:
             ctx.emit = emit
         if cancel is not None:
             ctx.cancel = cancel
+        if restart is not None:
+            ctx.restart = restart
         return self.pipeline.run(ctx)

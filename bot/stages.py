@@ -50,8 +50,9 @@ class RulesStage:
         """Finish the turn with the rule's reply when one matches."""
         rule = first_match(self.runtime.rules, ctx)
         if rule is not None:
+            reply = rule.render(ctx)
             ctx.trace.rule = rule.name
-            ctx.finish(rule.render(ctx))
+            ctx.finish(reply)
 
 
 @register_stage("retrieve")
@@ -79,7 +80,7 @@ class GenerateStage:
 
     def __init__(self, runtime: BotRuntime) -> None:
         self.runtime = runtime
-        self.extractive = ExtractiveGenerator(runtime.knowledge.encode)
+        self.extractive = ExtractiveGenerator(runtime.knowledge.relevance)
 
     def run(self, ctx: TurnContext) -> None:
         """Finish the turn with a cited answer, or the honest fallback."""
@@ -99,15 +100,18 @@ class GenerateStage:
             cancel=ctx.cancel,
         )
         generator = self.runtime.generator
+        pieces: list[str] = []
         try:
-            answer = self._stream(generator, request, ctx)
+            answer = self._stream(generator, request, ctx, pieces)
         except Exception as exc:
             if generator.backend == "extractive":
                 raise
             log.warning("generation backend %s failed, using extractive: %s", generator.backend, exc)
             ctx.trace.fallback_reason = f"{generator.backend} failed: {type(exc).__name__}"
+            if pieces:
+                ctx.restart()
             generator = self.extractive
-            answer = self._stream(generator, request, ctx)
+            answer = self._stream(generator, request, ctx, [])
         ctx.trace.backend, ctx.trace.model = generator.backend, generator.model
         if not answer.strip():
             ctx.trace.fallback_reason = "empty answer"
@@ -118,8 +122,7 @@ class GenerateStage:
         ctx.finish(answer.strip(), stream=False)
 
     @staticmethod
-    def _stream(generator, request: GenerationRequest, ctx: TurnContext) -> str:  # type: ignore[no-untyped-def]
-        pieces: list[str] = []
+    def _stream(generator, request: GenerationRequest, ctx: TurnContext, pieces: list[str]) -> str:  # type: ignore[no-untyped-def]
         for piece in generator.stream(request):
             pieces.append(piece)
             ctx.emit(piece)

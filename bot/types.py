@@ -94,6 +94,7 @@ class TurnContext:
     channel: str = "web"
     locale: str | None = None
     emit: Emit = _ignore
+    restart: Callable[[], None] = lambda: None  # streamed pieces so far are void; a new answer follows
     cancel: threading.Event = field(default_factory=threading.Event)
     intent: str | None = None
     confidence: float = 0.0

@@ -13,6 +13,7 @@ from knowledge.chunking import chunk_markdown
 from knowledge.config import KnowledgeSettings
 from knowledge.embeddings import Embedder
 from knowledge.keyword import KeywordIndex
+from knowledge.rerank import Relevance, Reranker
 from knowledge.types import ChunkRecord, Hit
 from knowledge.vector_store import VectorStore
 
@@ -43,9 +44,13 @@ class SearchResult:
 class KnowledgeBase:
     """Everything one bot knows, searchable by meaning and by keywords."""
 
-    def __init__(self, folder: Path, embedder: Embedder, settings: KnowledgeSettings) -> None:
+    def __init__(
+        self, folder: Path, embedder: Embedder, settings: KnowledgeSettings, reranker: Reranker | None = None
+    ) -> None:
         self.folder = folder
         self.embedder = embedder
+        self.reranker = reranker
+        self.relevance = Relevance(embedder, reranker)
         self.settings = settings
         self.store = VectorStore.open(folder, embedder.dim, embedder.name)
         self.keywords = KeywordIndex()
@@ -127,6 +132,8 @@ class KnowledgeBase:
             cosine.update(zip(missing, (self.store.vectors_for(missing) @ qvec).tolist(), strict=True))
         hits: list[Hit] = []
         seen: set[str] = set()
+        rerank = self.reranker is not None and self.reranker.supports(query)
+        limit = self.settings.candidates if rerank else k
         for cid in sorted(fused, key=lambda c: (-fused[c], -cosine[c])):
             record = self.store.chunks.get(cid)
             if record is None:
@@ -136,10 +143,19 @@ class KnowledgeBase:
                 continue
             seen.add(key)
             hits.append(Hit(record, float(cosine[cid]), fused[cid], dense_rank.get(cid), keyword_rank.get(cid)))
-            if len(hits) == k:
+            if len(hits) == limit:
                 break
+        if rerank and hits:
+            assert self.reranker is not None
+            scores = self.reranker.score(query, [self._embedding_text(h.chunk) for h in hits])
+            for hit, score in zip(hits, scores.tolist(), strict=True):
+                hit.rerank = float(score)
+            hits = sorted(hits, key=lambda h: -(h.rerank or 0.0))[:k]
         best = max((h.score for h in hits), default=0.0)
-        return SearchResult(query, hits, best >= self.settings.min_score)
+        confident = best >= self.settings.min_score or (
+            rerank and bool(hits) and (hits[0].rerank or 0.0) >= self.settings.min_rerank
+        )
+        return SearchResult(query, hits, bool(confident))
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed texts with this knowledge base's model."""

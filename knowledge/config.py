@@ -16,6 +16,13 @@ class KnowledgeSettings(BaseModel):
     top_k: int = Field(default=4, ge=1, le=50)
     candidates: int = Field(default=20, ge=1, le=500, description="Hits per retriever before fusion.")
     hybrid: bool = True
+    reranker: str | None = Field(
+        default="auto",
+        description="'auto' (the packaged cross-encoder when installed), 'none', 'packaged:NAME' or a folder.",
+    )
+    min_rerank: float = Field(
+        default=0.0, description="Re-ranker logit at or above which the top hit counts as relevant."
+    )
     min_score: float = Field(
         default=0.30, description="Best dense cosine below which the bot says it does not know."
     )

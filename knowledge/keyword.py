@@ -14,7 +14,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 from knowledge.types import ChunkRecord
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
-WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\W_]+", re.UNICODE)
+WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\W_\u3400-\u9fff\uf900-\ufaff]+", re.UNICODE)
 STOPWORDS = frozenset(
     "a an and are as at be by can do does for from how i if in is it my of on or our the this to "
     "was what when where which who why will with you your me we us".split()

@@ -21,6 +21,8 @@ class LoadedDocument:
 
 
 Loader = Callable[[bytes, str], LoadedDocument]
+# HTML elements that end a line; inline ones (b, a, span...) stay inside their sentence.
+BLOCKS = ["p", "div", "li", "tr", "td", "th", "section", "article", "blockquote", "pre", "dt", "dd", "table", "ul", "ol"]
 LOADERS: dict[str, Loader] = {}
 
 
@@ -76,8 +78,14 @@ def load_html(data: bytes, name: str) -> LoadedDocument:
     for level in range(1, 7):
         for heading in soup.find_all(f"h{level}"):
             heading.replace_with(f"\n\n{'#' * level} {heading.get_text(' ', strip=True)}\n\n")
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(BLOCKS):
+        block.insert_before("\n\n")
+        block.insert_after("\n\n")
     body = soup.body or soup
-    text = re.sub(r"\n{3,}", "\n\n", body.get_text("\n"))
+    lines = (" ".join(line.split()) for line in body.get_text().split("\n"))
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
     return LoadedDocument(title, text.strip(), name, "text/html")
 
 

@@ -31,6 +31,7 @@ class Hit:
     fused: float  # reciprocal-rank-fusion score used for ordering
     dense_rank: int | None
     keyword_rank: int | None
+    rerank: float | None = None  # cross-encoder logit, when a re-ranker ran
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -40,4 +41,5 @@ class Hit:
             "fused": round(self.fused, 5),
             "dense_rank": self.dense_rank,
             "keyword_rank": self.keyword_rank,
+            "rerank": None if self.rerank is None else round(self.rerank, 4),
         }

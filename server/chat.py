@@ -19,6 +19,7 @@ from server.tables import Bot, Conversation, Message
 
 log = logging.getLogger(__name__)
 SendChunk = Callable[[str], Awaitable[None]]
+RESTART = object()  # queued when the streamed pieces so far must be discarded
 
 
 @dataclass
@@ -55,6 +56,7 @@ class ChatService:
         on_received: Callable[[Message], Awaitable[None]] | None = None,
         send_chunk: SendChunk | None = None,
         cancel: threading.Event | None = None,
+        send_reset: Callable[[], Awaitable[None]] | None = None,
     ) -> TurnOutcome:
         """Persist the message, answer it (streaming pieces to send_chunk) and persist the reply."""
         text = self.check_text(text)
@@ -69,7 +71,7 @@ class ChatService:
         past = [t for t in past if t.text != text or t.role != "customer"][-20:]
         cancel = cancel or threading.Event()
         try:
-            reply = await self._answer(bot.slug, text, past, conversation, send_chunk, cancel)
+            reply = await self._answer(bot.slug, text, past, conversation, send_chunk, send_reset, cancel)
         except Exception as exc:
             log.exception("turn failed for conversation %s", conversation.id)
             with Session(engine, expire_on_commit=False) as session:
@@ -81,17 +83,26 @@ class ChatService:
 
     async def _answer(
         self, slug: str, text: str, past: list, conversation: Conversation, send_chunk: SendChunk | None,
-        cancel: threading.Event,
+        send_reset: Callable[[], Awaitable[None]] | None, cancel: threading.Event,
     ) -> BotReply:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str] = asyncio.Queue()
+        queue: asyncio.Queue[object] = asyncio.Queue()
 
-        def emit(piece: str) -> None:
+        def emit(piece: object) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, piece)
 
         def work() -> BotReply:
             runtime = self.services.runtimes.get(slug)
-            return runtime.answer(text, past, emit, cancel, conversation.channel, conversation.locale)
+            return runtime.answer(
+                text, past, emit, cancel, conversation.channel, conversation.locale, lambda: emit(RESTART)
+            )
+
+        async def forward(item: object) -> None:
+            if item is RESTART:
+                if send_reset:
+                    await send_reset()
+            elif send_chunk:
+                await send_chunk(str(item))
 
         job = asyncio.ensure_future(anyio.to_thread.run_sync(work, limiter=self.limiter))
         try:
@@ -99,14 +110,11 @@ class ChatService:
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait({job, getter}, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
-                    if send_chunk:
-                        await send_chunk(getter.result())
+                    await forward(getter.result())
                     continue
                 getter.cancel()
                 while not queue.empty():
-                    piece = queue.get_nowait()
-                    if send_chunk:
-                        await send_chunk(piece)
+                    await forward(queue.get_nowait())
                 return job.result()
         except BaseException:
             cancel.set()  # the customer went away: stop generating

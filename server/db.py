@@ -46,8 +46,11 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration."""
+    import logging
+
     from alembic import command
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     config = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     with engine.begin() as connection:
         config.attributes["connection"] = connection

@@ -17,6 +17,7 @@ from bot.runtime import BotRuntime
 from bot.types import BotProfile
 from knowledge.base import KnowledgeBase
 from knowledge.embeddings import EmbedderCache
+from knowledge.rerank import Relevance, Reranker, default_reranker
 from knowledge.types import ChunkRecord
 from server.settings import Settings
 from server.store import get_bot
@@ -53,17 +54,32 @@ class RuntimeRegistry:
         self._runtimes: dict[str, BotRuntime] = {}
         self._knowledge: dict[str, KnowledgeBase] = {}
         self._generator: Generator | None = None
+        self._reranker: Reranker | None = None
+        self._reranker_loaded = False
         self._lock = threading.RLock()
 
     def embedder(self):  # type: ignore[no-untyped-def]
         """The embedding model every bot uses."""
         return self.embedders.get(self.settings.knowledge.embedding_model, self.settings.knowledge.device)
 
+    def reranker(self) -> Reranker | None:
+        """The cross-encoder re-ranker, when configured or ('auto') installed."""
+        with self._lock:
+            if not self._reranker_loaded:
+                spec = self.settings.knowledge.reranker
+                if spec == "auto":
+                    spec = default_reranker()
+                self._reranker = Reranker(spec) if spec and spec != "none" else None
+                self._reranker_loaded = True
+            return self._reranker
+
     def knowledge(self, slug: str) -> KnowledgeBase:
         """A bot's knowledge base, rebuilt from the database when the index is missing or stale."""
         with self._lock:
             if slug not in self._knowledge:
-                kb = KnowledgeBase(index_folder(self.settings, slug), self.embedder(), self.settings.knowledge)
+                kb = KnowledgeBase(
+                    index_folder(self.settings, slug), self.embedder(), self.settings.knowledge, self.reranker()
+                )
                 records = self._chunks_from_db(slug)
                 if {r.id for r in records} != set(kb.store.chunks):
                     log.info("index of %s is missing or stale: rebuilding %d chunks", slug, len(records))
@@ -85,8 +101,8 @@ class RuntimeRegistry:
         """The configured generation backend, shared by all bots."""
         with self._lock:
             if self._generator is None:
-                embedder = self.embedder()
-                self._generator = create_generator(self.settings.generation, embedder.encode)
+                relevance = Relevance(self.embedder(), self.reranker())
+                self._generator = create_generator(self.settings.generation, relevance)
             return self._generator
 
     def get(self, slug: str) -> BotRuntime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -55,8 +56,9 @@ def receive(session: Session, conversation: Conversation, text: str, client_id: 
             return Received(existing, reply_to(session, existing.id), True)
     message = Message(conversation_id=conversation.id, role="customer", text=text, client_id=client_id)
     session.add(message)
-    conversation.updated_at = utcnow()
-    session.add(conversation)
+    session.exec(  # type: ignore[call-overload]
+        update(Conversation).where(col(Conversation.id) == conversation.id).values(updated_at=utcnow())
+    )
     try:
         session.commit()
     except IntegrityError:  # the same client id raced in on another socket
@@ -91,21 +93,21 @@ def record_reply(session: Session, customer: Message, reply: BotReply) -> Messag
         citations=[c.to_dict() for c in reply.citations],
         trace=reply.trace.to_dict(),
     )
-    customer = session.merge(customer)
-    customer.status = "answered"
-    customer.intent = reply.intent
     session.add(message)
-    session.add(customer)
+    session.exec(  # type: ignore[call-overload]
+        update(Message)
+        .where(col(Message.id) == customer.id, col(Message.status) == "received")
+        .values(status="answered", intent=reply.intent)
+    )
     session.commit()
     return message
 
 
 def record_failure(session: Session, customer: Message, error: str) -> None:
     """Mark a customer message whose turn failed, keeping the reason."""
-    customer = session.merge(customer)
-    customer.status = "failed"
-    customer.trace = {"error": error[:500]}
-    session.add(customer)
+    session.exec(  # type: ignore[call-overload]
+        update(Message).where(col(Message.id) == customer.id).values(status="failed", trace={"error": error[:500]})
+    )
     session.commit()
 
 

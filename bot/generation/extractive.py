@@ -1,4 +1,4 @@
-"""The no-LLM backend: answer with the best-matching sentences of the top passage, cited."""
+"""The no-LLM backend: answer with the best short span of the top passage, cited."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import numpy as np
 from bot.generation.base import GenerationRequest
 from knowledge.chunking import split_sentences
 
-Encode = Callable[[list[str]], np.ndarray]
+# (question, candidate texts) -> one relevance score per text; higher is better.
+Relevance = Callable[[str, list[str]], np.ndarray]
 LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
-MAX_UNITS = 3
-MAX_CHARS = 420
+MAX_UNITS = 4
+MAX_CHARS = 450
 
 
 def answer_units(text: str) -> list[str]:
@@ -27,35 +28,54 @@ def answer_units(text: str) -> list[str]:
     return units
 
 
+def windows(units: list[str], max_units: int = MAX_UNITS, max_chars: int = MAX_CHARS) -> list[tuple[int, int]]:
+    """Every run of consecutive units that fits the size limits, as (start, end) pairs."""
+    spans = []
+    for start in range(len(units)):
+        size = 0
+        for end in range(start, min(start + max_units, len(units))):
+            size += len(units[end]) + 1
+            if size > max_chars and end > start:
+                break
+            spans.append((start, end + 1))
+    return spans
+
+
+def join_units(units: list[str]) -> str:
+    """Join sentences; a list intro ending with ':' is followed by its items separated by ';'."""
+    text = ""
+    for unit in units:
+        if not text:
+            text = unit
+        elif text.endswith(":"):
+            text = f"{text} {unit}"
+        elif re.search(r"[.!?。！？]$", text):
+            text = f"{text} {unit}"
+        else:
+            text = f"{text}; {unit}"
+    return text
+
+
 class ExtractiveGenerator:
-    """Quotes the sentences of the top passages most similar to the question."""
+    """Quotes the span of the top passage that best answers the question."""
 
     backend = "extractive"
     model = "extractive"
 
-    def __init__(self, encode: Encode) -> None:
-        self.encode = encode
+    def __init__(self, relevance: Relevance) -> None:
+        self.relevance = relevance
 
     def select(self, request: GenerationRequest) -> str:
-        """The answer text: the best units of the best passage, in document order, with [1]."""
+        """The answer text: the best-scoring run of sentences of the best passage, with [1]."""
         if not request.passages:
             return ""
         units = answer_units(request.passages[0].chunk.text)
         if not units:
             return ""
-        vectors = self.encode([request.question, *units])
-        scores = vectors[1:] @ vectors[0]
-        best = float(scores.max())
-        order = np.argsort(-scores)
-        chosen: list[int] = []
-        size = 0
-        for i in order[:MAX_UNITS]:
-            if scores[i] < best - 0.15 or (chosen and size + len(units[i]) > MAX_CHARS):
-                break
-            chosen.append(int(i))
-            size += len(units[i])
-        text = " ".join(units[i] for i in sorted(chosen))
-        return f"{text} [1]"
+        spans = windows(units)
+        texts = [join_units(units[a:b]) for a, b in spans]
+        scores = np.asarray(self.relevance(request.question, texts), dtype=np.float32)
+        return f"{texts[int(scores.argmax())]} [1]"
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         """Yield the extracted answer word by word so clients render it like a streamed reply."""

@@ -5,15 +5,15 @@ from __future__ import annotations
 from bot.errors import ConfigError
 from bot.generation.base import Generator
 from bot.generation.config import GenerationSettings
-from bot.generation.extractive import Encode, ExtractiveGenerator
+from bot.generation.extractive import ExtractiveGenerator, Relevance
 
 BACKENDS = ("extractive", "local", "openai")
 
 
-def create_generator(settings: GenerationSettings, encode: Encode) -> Generator:
-    """Build the configured backend; 'extractive' needs only the embedding function."""
+def create_generator(settings: GenerationSettings, relevance: Relevance) -> Generator:
+    """Build the configured backend; 'extractive' needs only a relevance function."""
     if settings.backend == "extractive":
-        return ExtractiveGenerator(encode)
+        return ExtractiveGenerator(relevance)
     if settings.backend == "local":
         from bot.generation.local import LocalGenerator
 

@@ -76,9 +76,16 @@ def _deltas(lines: Iterator[str]) -> Iterator[str]:
             return
         try:
             event = json.loads(data)
-            delta = event["choices"][0].get("delta") or {}
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            choices = event["choices"]
+            if not isinstance(choices, list):
+                raise TypeError("choices is not a list")
+            if not choices:  # usage or content-filter chunks carry no choices
+                continue
+            delta = choices[0].get("delta") or {}
+            if not isinstance(delta, dict):
+                raise TypeError("delta is not an object")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise GenerationUnavailable(f"malformed stream event: {data[:80]!r}") from exc
         content = delta.get("content")
-        if content:
+        if isinstance(content, str) and content:
             yield content

@@ -101,7 +101,10 @@ class ChatSocket:
         async def chunk(piece: str) -> None:
             await self.send({"type": "chunk", "reply_to": frame.id, "text": piece})
 
-        outcome = await self.chat.turn(self.bot, conversation, frame.text, frame.id, acked, chunk)
+        async def reset() -> None:
+            await self.send({"type": "reset", "reply_to": frame.id})
+
+        outcome = await self.chat.turn(self.bot, conversation, frame.text, frame.id, acked, chunk, send_reset=reset)
         reply = outcome.reply
         await self.send({
             "type": "final", "reply_to": frame.id, "message_id": reply.id, "text": reply.text,

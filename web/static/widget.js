@@ -312,6 +312,12 @@
     scrollDown();
   }
 
+  function onReset(f) { // the server discards what it streamed so far; a fallback answer follows
+    const turn = turnFor(f.reply_to);
+    if (turn.done || !turn.bot) return;
+    turn.bot.querySelector(".fd-text").textContent = "";
+  }
+
   function onFinal(f) {
     const turn = turnFor(f.reply_to);
     const existing = findByMessageId(f.message_id);
@@ -352,7 +358,7 @@
   }
 
   // `pong` needs no handling beyond refreshing lastSeen; unknown (future) frame types are ignored.
-  const handlers = { ready: onReady, ack: onAck, chunk: onChunk, final: onFinal, error: onError };
+  const handlers = { ready: onReady, ack: onAck, chunk: onChunk, reset: onReset, final: onFinal, error: onError };
 
   // ---- connection -----------------------------------------------------------------------------
   function connect() {

@@ -1,0 +1,245 @@
+"""The openai backend against an httpx mock of an OpenAI-compatible streaming server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from bot.errors import GenerationUnavailable
+from bot.generation import openai_compat
+from bot.generation.config import GenerationSettings
+from bot.generation.factory import create_generator
+from bot.generation.openai_compat import OpenAIGenerator
+from knowledge.rerank import Relevance
+from tests.bot.generator_contract import GeneratorContract, make_request
+from tests.fakes import HashEmbedder
+
+DELTAS = ["Standard ", "shipping ", "takes 5 business days ", "[1]."]
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def event(content: str | None = None, role: str | None = None, finish: str | None = None) -> bytes:
+    delta = {k: v for k, v in (("role", role), ("content", content)) if v is not None}
+    chunk = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
+def sse(deltas: list[str]) -> Iterator[bytes]:
+    """A well-formed stream, one network read per event, with the usual extras around it."""
+    yield b": keep-alive comment\n\n"
+    yield event(role="assistant")
+    for piece in deltas:
+        yield event(piece)
+    yield event(finish="stop")
+    yield b"data: [DONE]\n\n"
+    yield event("after done, never read")
+
+
+def streaming(body: Iterator[bytes], status: int = 200) -> httpx.Response:
+    return httpx.Response(status, headers={"content-type": "text/event-stream"}, content=body)
+
+
+class FakeServer:
+    """Answers each POST with the next scripted response (the last one repeats)."""
+
+    def __init__(self, *responses: Callable[[], httpx.Response]) -> None:
+        self.responses = list(responses)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.responses[min(len(self.requests), len(self.responses)) - 1]()
+
+
+def make_generator(server: FakeServer, **settings: object) -> OpenAIGenerator:
+    options: dict[str, object] = {
+        "openai_base_url": "http://llm.test/v1/",
+        "openai_model": "m",
+        "retries": 2,
+    }
+    options.update(settings)
+    return OpenAIGenerator(GenerationSettings(**options), transport=httpx.MockTransport(server))
+
+
+@pytest.fixture(autouse=True)
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the retry back-off instead of waiting for it."""
+    recorded: list[float] = []
+    monkeypatch.setattr(openai_compat, "time", SimpleNamespace(sleep=recorded.append))
+    return recorded
+
+
+def ok() -> httpx.Response:
+    return streaming(sse(DELTAS))
+
+
+def fail(status: int) -> Callable[[], httpx.Response]:
+    return lambda: httpx.Response(status, json={"error": {"message": "overloaded"}})
+
+
+class TestOpenAIContract(GeneratorContract):
+    @pytest.fixture
+    def generator(self) -> OpenAIGenerator:
+        return make_generator(FakeServer(ok))
+
+    @pytest.fixture
+    def expected_answer(self) -> str:
+        return "".join(DELTAS)
+
+
+def test_deltas_are_streamed_in_order() -> None:
+    assert list(make_generator(FakeServer(ok)).stream(make_request())) == DELTAS
+
+
+def test_the_request_is_an_openai_streaming_chat_completion() -> None:
+    server = FakeServer(ok)
+    generator = make_generator(server, openai_api_key="sk-test", max_new_tokens=99)
+
+    list(generator.stream(make_request("How long does standard shipping take?")))
+
+    (request,) = server.requests
+    assert (request.method, request.url.path) == ("POST", "/v1/chat/completions")
+    assert request.headers["authorization"] == "Bearer sk-test"
+    body = json.loads(request.content)
+    assert (body["model"], body["stream"], body["temperature"]) == ("m", True, 0.0)
+    assert body["max_tokens"] == 256  # from the request, not the settings
+    assert body["messages"][0]["role"] == "system"
+    assert "Acme" in body["messages"][0]["content"]
+    user = body["messages"][-1]
+    assert user["role"] == "user"
+    assert "[1] Doc 1:\nOur store opens at nine." in user["content"]
+    assert user["content"].endswith("Question: How long does standard shipping take?")
+
+
+def test_no_api_key_sends_no_authorization_header() -> None:
+    server = FakeServer(ok)
+
+    list(make_generator(server).stream(make_request()))
+
+    assert "authorization" not in server.requests[0].headers
+
+
+def test_a_server_error_before_the_first_token_is_retried(sleeps: list[float]) -> None:
+    server = FakeServer(fail(500), ok)
+
+    pieces = list(make_generator(server).stream(make_request()))
+
+    assert pieces == DELTAS
+    assert len(server.requests) == 2
+    assert sleeps == [0.25]
+
+
+def test_a_server_that_keeps_failing_is_unavailable_after_the_retries(sleeps: list[float]) -> None:
+    server = FakeServer(fail(503))
+
+    with pytest.raises(GenerationUnavailable, match="503"):
+        list(make_generator(server, retries=2).stream(make_request()))
+
+    assert len(server.requests) == 3
+    assert sleeps == [0.25, 0.5]
+
+
+def test_a_malformed_event_is_unavailable() -> None:
+    server = FakeServer(lambda: streaming(iter([b"data: {not json\n\n"])))
+
+    with pytest.raises(GenerationUnavailable, match="malformed"):
+        list(make_generator(server, retries=0).stream(make_request()))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"data: 42\n\n",
+        b'data: {"object": "chat.completion.chunk"}\n\n',
+        b'data: {"choices": [null]}\n\n',
+        b'data: {"choices": [{"delta": "oops"}]}\n\n',
+    ],
+)
+def test_events_of_the_wrong_shape_are_malformed(bad: bytes) -> None:
+    server = FakeServer(lambda: streaming(iter([bad])))
+
+    with pytest.raises(GenerationUnavailable, match="malformed"):
+        list(make_generator(server, retries=0).stream(make_request()))
+
+
+def test_a_chunk_with_empty_choices_is_skipped() -> None:
+    usage = b'data: {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4}}\n\n'
+    server = FakeServer(lambda: streaming(iter([usage, *sse(DELTAS)])))
+
+    assert list(make_generator(server, retries=0).stream(make_request())) == DELTAS
+
+
+def test_a_failure_after_the_first_token_is_not_retried() -> None:
+    server = FakeServer(lambda: streaming(iter([event("Standard "), b"data: {oops\n\n"])))
+    stream = make_generator(server).stream(make_request())
+
+    assert next(stream) == "Standard "
+    with pytest.raises(GenerationUnavailable):
+        next(stream)
+    assert len(server.requests) == 1
+
+
+def test_a_connection_dropped_mid_answer_is_not_retried() -> None:
+    def body() -> Iterator[bytes]:
+        yield event("Standard ")
+        raise httpx.ReadError("connection reset")
+
+    server = FakeServer(lambda: streaming(body()))
+    pieces: list[str] = []
+
+    with pytest.raises(GenerationUnavailable, match="connection reset"):
+        pieces.extend(make_generator(server).stream(make_request()))
+
+    assert pieces == ["Standard "]
+    assert len(server.requests) == 1
+
+
+def test_connection_errors_are_unavailable_after_the_retries(sleeps: list[float]) -> None:
+    attempts: list[httpx.Request] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    generator = OpenAIGenerator(
+        GenerationSettings(openai_base_url="http://llm.test/v1", retries=3),
+        transport=httpx.MockTransport(refuse),
+    )
+
+    with pytest.raises(GenerationUnavailable, match="connection refused"):
+        list(generator.stream(make_request()))
+
+    assert len(attempts) == 4
+    assert sleeps == [0.25, 0.5, 1.0]
+
+
+def test_a_timeout_is_retried_then_unavailable() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    generator = OpenAIGenerator(
+        GenerationSettings(openai_base_url="http://llm.test/v1", retries=1),
+        transport=httpx.MockTransport(slow),
+    )
+
+    with pytest.raises(GenerationUnavailable, match="timed out"):
+        list(generator.stream(make_request()))
+
+
+def test_the_factory_builds_the_openai_backend() -> None:
+    generator = create_generator(
+        GenerationSettings(backend="openai", openai_model="qwen"), Relevance(HashEmbedder(), None)
+    )
+
+    assert isinstance(generator, OpenAIGenerator)
+    assert (generator.backend, generator.model) == ("openai", "qwen")
+    generator.close()

@@ -1,0 +1,42 @@
+"""A crash in a stage or in the whole pipeline never loses the customer's message."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from server.tables import Message
+
+
+def test_pipeline_crash_keeps_the_message_and_answers_safely(client, demo_services, monkeypatch) -> None:
+    runtime = demo_services.runtimes.get("demo")
+
+    def explode(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(runtime, "answer", explode)
+    with client.websocket_connect("/ws/chat/demo") as ws:
+        ws.send_json({"type": "message", "id": "boom", "text": "Where is my order?"})
+        ack = ws.receive_json()
+        final = ws.receive_json()
+    assert ack["type"] == "ack"
+    assert final["type"] == "final" and final["fallback"] is True and final["text"]
+    with Session(demo_services.engine) as session:
+        customer = session.get(Message, ack["message_id"])
+        reply = session.exec(select(Message).where(Message.reply_to == ack["message_id"])).one()
+    assert customer is not None and customer.text == "Where is my order?" and customer.status == "failed"
+    assert "model exploded" in customer.trace["error"]
+    assert reply.trace["fallback_reason"].startswith("internal error")
+
+
+def test_a_failing_stage_is_traced_and_the_turn_still_answers(client, demo_services, monkeypatch) -> None:
+    runtime = demo_services.runtimes.get("demo")
+    stage = next(s for s in runtime.pipeline.stages if s.name == "intent")
+
+    def broken(ctx):  # type: ignore[no-untyped-def]
+        raise ValueError("classifier broke")
+
+    monkeypatch.setattr(stage, "run", broken)
+    body = client.post("/api/v1/bots/demo/messages", json={"text": "How long does express shipping take?"}).json()
+    stages = {s["stage"]: s for s in body["trace"]["stages"]}
+    assert stages["intent"]["status"] == "error" and "classifier broke" in stages["intent"]["error"]
+    assert "1-2 business days" in body["reply"]["text"]
