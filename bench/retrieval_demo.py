@@ -13,8 +13,9 @@ Per question (on the chunk hits of KnowledgeBase.search(question, k=10)):
                  the English page, which the LLM can still answer from in Chinese
   conf           the top dense cosine reaches settings.min_score (else the bot says "I don't know")
 Rows with CJK characters in the question are reported as "zh", the others as "en".
-A few off-topic questions (OFF_TOPIC, not in the CSV) give "false conf": how often the bot would
-be confident about a question the help center does not answer (lower is better).
+Twelve off-topic questions (OFF_TOPIC, 6 en + 6 zh, not in the CSV) give "false conf": how often
+the bot would be confident about a question the help center does not answer (lower is better).
+The last table shows the in-scope / off-topic answer rates for other min_score values.
 
 Speed: encode throughput over all chunks (median of --repeats runs, after a warm-up) and search
 latency p50 / p95 (query embedding + dense + BM25 + fusion, all questions x --repeats, hybrid).
@@ -58,10 +59,17 @@ OFF_TOPIC = [
     {"question": "what's the weather like in Paris tomorrow?", "lang": "en"},
     {"question": "can you recommend a good pasta recipe", "lang": "en"},
     {"question": "who won the football world cup in 2018", "lang": "en"},
+    {"question": "how do I bake sourdough bread", "lang": "en"},
+    {"question": "what is the capital of Australia", "lang": "en"},
+    {"question": "tell me a joke", "lang": "en"},
     {"question": "明天北京天气怎么样？", "lang": "zh"},
     {"question": "推荐一个好吃的意大利面做法", "lang": "zh"},
     {"question": "2018年世界杯冠军是哪个国家？", "lang": "zh"},
+    {"question": "我想学习弹吉他", "lang": "zh"},
+    {"question": "股票今天涨了吗", "lang": "zh"},
+    {"question": "给我讲个笑话", "lang": "zh"},
 ]
+THRESHOLDS = (0.15, 0.20, 0.25, 0.30)
 
 
 def load_questions(path: Path) -> list[dict]:
@@ -154,35 +162,46 @@ def evaluate_model(kb: KnowledgeBase, questions: list[dict]) -> dict:
             for lang in ("en", "zh", "all")
         }
     kb.settings = KnowledgeSettings(hybrid=True)
+    in_scope = [i["top_cosine"] for i in details["hybrid"]]
+    off = {q["question"]: kb.search(q["question"]).best_score for q in OFF_TOPIC}
     off_topic = {
-        lang: round(
-            sum(kb.search(q["question"]).confident for q in OFF_TOPIC if q["lang"] == lang)
-            / sum(q["lang"] == lang for q in OFF_TOPIC),
-            3,
+        lang: _share(
+            [off[q["question"]] for q in OFF_TOPIC if q["lang"] == lang], kb.settings.min_score
         )
         for lang in ("en", "zh")
     }
-    return {"quality": quality, "false_confident_off_topic": off_topic, "details": details}
+    # what min_score would do: share of in-scope / off-topic questions the bot would answer
+    sweep = {
+        f"{th:.2f}": {"in_scope": _share(in_scope, th), "off_topic": _share(list(off.values()), th)}
+        for th in THRESHOLDS
+    }
+    return {
+        "quality": quality,
+        "false_confident_off_topic": off_topic,
+        "min_score_sweep": sweep,
+        "details": details,
+    }
+
+
+def _share(scores: list[float], threshold: float) -> float:
+    return round(sum(s >= threshold for s in scores) / len(scores), 3) if scores else 0.0
 
 
 def time_models(kbs: list[KnowledgeBase], texts: list[str], questions, repeats) -> list[dict]:
-    """Encode throughput and hybrid search latency, models interleaved round by round.
+    """Encode throughput and hybrid search latency, one model after another in each round.
 
-    Interleaving makes a busy machine slow every model alike, so the ratios stay fair.
+    Rounds alternate the models so that a busy machine slows every model alike.
     """
     encode_runs: list[list[float]] = [[] for _ in kbs]
     latencies: list[list[float]] = [[] for _ in kbs]
-    for kb in kbs:
-        kb.settings = KnowledgeSettings(hybrid=True)
-        kb.embedder.encode(texts[:8])  # warm-up
-        kb.search(questions[0]["question"])
     for _ in range(repeats):
         for m, kb in enumerate(kbs):
+            kb.settings = KnowledgeSettings(hybrid=True)
+            kb.embedder.encode(texts[:8])  # warm-up (threads, caches)
             started = time.perf_counter()
             kb.embedder.encode(texts)
             encode_runs[m].append(time.perf_counter() - started)
-        for row in questions:
-            for m, kb in enumerate(kbs):
+            for row in questions:
                 started = time.perf_counter()
                 kb.search(row["question"], k=K)
                 latencies[m].append((time.perf_counter() - started) * 1000)
@@ -265,6 +284,18 @@ def print_table(results: list[dict], show_misses: bool) -> None:
             f"{v['search_p50']:>10.2f} {v['search_p95']:>10.2f} "
             f"{r['false_confident_off_topic']['en']:>8.2f}/{r['false_confident_off_topic']['zh']:.2f}"
         )
+    print()
+    print(
+        "share of questions the bot answers (hybrid top cosine >= min_score), in-scope / off-topic"
+    )
+    print(
+        f"{'model':<32} " + " ".join(f"{'min ' + th:>13}" for th in results[0]["min_score_sweep"])
+    )
+    for r in results:
+        cells = [
+            f"{v['in_scope']:.2f} / {v['off_topic']:.2f}" for v in r["min_score_sweep"].values()
+        ]
+        print(f"{r['name']:<32} " + " ".join(f"{c:>13}" for c in cells))
     if show_misses:
         for r in results:
             for mode in MODES:

@@ -83,7 +83,10 @@ class IntentClassifier:
             raise ConfigError("need at least two intents with examples to train")
         head = self._fit_head(vectors[in_scope], labels_arr[in_scope])
         self.classes = [str(c) for c in head.classes_]
-        self.coef, self.intercept = head.coef_.astype(np.float32), head.intercept_.astype(np.float32)
+        self.coef, self.intercept = (
+            head.coef_.astype(np.float32),
+            head.intercept_.astype(np.float32),
+        )
         self.centroids = _centroids(vectors[in_scope], labels_arr[in_scope], head.classes_)
         self.threshold, self.similarity_threshold, self.calibration = self._choose_thresholds(
             vectors, labels_arr
@@ -93,7 +96,9 @@ class IntentClassifier:
     def _fit_head(self, x: np.ndarray, y: np.ndarray) -> LogisticRegression:
         return LogisticRegression(C=self.c, max_iter=2000, class_weight="balanced").fit(x, y)
 
-    def _choose_thresholds(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float, dict[str, float]]:
+    def _choose_thresholds(
+        self, x: np.ndarray, y: np.ndarray
+    ) -> tuple[float, float, dict[str, float]]:
         """Pick the confidence and similarity thresholds on cross-validated predictions.
 
         With out-of-scope rows the objective is the mean of in-scope accuracy (correct and
@@ -104,7 +109,9 @@ class IntentClassifier:
         smallest = min(Counter(y[in_scope]).values())
         folds = min(5, smallest)
         if folds < 2:
-            log.warning("too few examples per intent to calibrate; out-of-scope thresholds left off")
+            log.warning(
+                "too few examples per intent to calibrate; out-of-scope thresholds left off"
+            )
             return 0.0, -1.0, {"folds": 0}
         conf = np.zeros(len(y))
         sim = np.zeros(len(y))
@@ -139,7 +146,11 @@ class IntentClassifier:
             j = int(scores.argmax())  # first best: the loosest similarity threshold
             if scores[j] > best_score + 1e-9:
                 best_t, best_s, best_score = float(t), float(sim_grid[j]), float(scores[j])
-        return best_t, best_s, {"folds": folds, "objective": round(best_score, 4), "with_oos": has_oos}
+        return (
+            best_t,
+            best_s,
+            {"folds": folds, "objective": round(best_score, 4), "with_oos": has_oos},
+        )
 
     def predict(self, texts: list[str]) -> list[Prediction]:
         """Predict intents; below either threshold the intent is 'oos'."""
@@ -182,7 +193,9 @@ class IntentClassifier:
             "embedding_model": self.embedder.name,
             "c": self.c,
         }
-        (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        (folder / "meta.json").write_text(
+            json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
 
     @classmethod
     def load(cls, folder: Path, embedder: Embedder) -> IntentClassifier:
@@ -190,7 +203,8 @@ class IntentClassifier:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         if meta["embedding_model"] != embedder.name:
             raise ConfigError(
-                f"intent model was trained with {meta['embedding_model']!r}, not {embedder.name!r}; retrain it"
+                f"intent model was trained with {meta['embedding_model']!r}, "
+                f"not {embedder.name!r}; retrain it"
             )
         arrays = np.load(folder / "head.npz", allow_pickle=False)
         model = cls(embedder, meta.get("c", 10.0))
