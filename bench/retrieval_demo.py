@@ -210,6 +210,7 @@ def time_models(kbs: list[KnowledgeBase], texts: list[str], questions, repeats) 
             "encode_chunks_per_s": round(len(texts) / statistics.median(runs), 1),
             "search_ms_p50": round(percentile(lat, 50), 2),
             "search_ms_p95": round(percentile(lat, 95), 2),
+            "search_ms_min": round(min(lat), 2),
         }
         for runs, lat in zip(encode_runs, latencies, strict=True)
     ]

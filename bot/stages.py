@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot.generation.base import GenerationRequest
+from bot.generation.base import GenerationRequest, Generator
 from bot.generation.extractive import ExtractiveGenerator
 from bot.grounding import check, citations_for
 from bot.intents import OUT_OF_SCOPE
@@ -99,10 +99,29 @@ class GenerateStage:
             temperature=settings.temperature,
             cancel=ctx.cancel,
         )
+        generator, answer = self._generate(request, ctx)
+        if not answer.strip():
+            ctx.trace.fallback_reason = "empty answer"
+            ctx.finish(ctx.bot.fallback, fallback=True)
+            return
+        ctx.citations = citations_for(answer, request.passages)
+        ctx.trace.grounding = check(answer, request.passages, ctx.citations)
+        if not ctx.trace.grounding["ok"] and generator.backend != "extractive" and settings.on_ungrounded == "replace":
+            ctx.trace.fallback_reason = "ungrounded answer replaced by extractive"
+            ctx.restart()
+            generator = self.extractive
+            answer = self._stream(generator, request, ctx, [])
+            ctx.citations = citations_for(answer, request.passages)
+            ctx.trace.grounding = {**check(answer, request.passages, ctx.citations), "replaced": True}
+        ctx.trace.backend, ctx.trace.model = generator.backend, generator.model
+        ctx.finish(answer.strip(), stream=False)
+
+    def _generate(self, request: GenerationRequest, ctx: TurnContext) -> tuple[Generator, str]:
+        """Stream from the configured backend; on failure, from the extractive one."""
         generator = self.runtime.generator
         pieces: list[str] = []
         try:
-            answer = self._stream(generator, request, ctx, pieces)
+            return generator, self._stream(generator, request, ctx, pieces)
         except Exception as exc:
             if generator.backend == "extractive":
                 raise
@@ -110,19 +129,11 @@ class GenerateStage:
             ctx.trace.fallback_reason = f"{generator.backend} failed: {type(exc).__name__}"
             if pieces:
                 ctx.restart()
-            generator = self.extractive
-            answer = self._stream(generator, request, ctx, [])
-        ctx.trace.backend, ctx.trace.model = generator.backend, generator.model
-        if not answer.strip():
-            ctx.trace.fallback_reason = "empty answer"
-            ctx.finish(ctx.bot.fallback, fallback=True)
-            return
-        ctx.citations = citations_for(answer, request.passages)
-        ctx.trace.grounding = check(answer, request.passages, ctx.citations)
-        ctx.finish(answer.strip(), stream=False)
+            return self.extractive, self._stream(self.extractive, request, ctx, [])
 
     @staticmethod
-    def _stream(generator, request: GenerationRequest, ctx: TurnContext, pieces: list[str]) -> str:  # type: ignore[no-untyped-def]
+    def _stream(generator: Generator, request: GenerationRequest, ctx: TurnContext, pieces: list[str]) -> str:
+        """Stream a backend's pieces to the customer, collecting them in pieces."""
         for piece in generator.stream(request):
             pieces.append(piece)
             ctx.emit(piece)

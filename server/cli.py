@@ -240,6 +240,8 @@ def chat(bot: BotOpt, message: str, as_json: JsonOpt = False) -> None:
         ensure_demo(svc, bot)
         with Session(svc.engine, expire_on_commit=False) as session:
             bot_row = store.get_bot(session, bot)
+        svc.runtimes.get(bot)  # a misconfigured model fails here, with its reason, not mid-turn
+        with Session(svc.engine, expire_on_commit=False) as session:
             conversation = store.start_conversation(session, bot_row, "cli")
         outcome = asyncio.run(ChatService(svc).turn(bot_row, conversation, message, None))
     reply = outcome.reply

@@ -15,6 +15,11 @@ class GenerationSettings(BaseModel):
     max_new_tokens: int = Field(default=256, ge=1, le=4096)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     history_turns: int = Field(default=6, ge=0, le=50)
+    on_ungrounded: Literal["replace", "flag"] = Field(
+        default="replace",
+        description="An LLM answer that cites no passage or states numbers no passage has: "
+        "'replace' it with the extractive answer, or only 'flag' it on the trace.",
+    )
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"
     openai_api_key: str | None = None

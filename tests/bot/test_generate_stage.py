@@ -35,11 +35,28 @@ def test_the_backend_answer_is_streamed_cited_and_checked(make_runtime: MakeRunt
 
 def test_an_invented_number_is_flagged_on_the_trace(make_runtime: MakeRuntime) -> None:
     backend = ScriptedGenerator(["Standard shipping takes 9 business days [1]."])
+    settings = GenerationSettings(on_ungrounded="flag")
 
-    reply = make_runtime(generator=backend).answer(QUESTION)
+    reply = make_runtime(generator=backend, generation=settings).answer(QUESTION)
 
+    assert reply.text == "Standard shipping takes 9 business days [1]."
     assert reply.trace.grounding["unsupported_numbers"] == ["9"]
     assert reply.trace.grounding["ok"] is False
+
+
+def test_an_ungrounded_answer_is_replaced_and_the_stream_restarted(make_runtime: MakeRuntime) -> None:
+    backend = ScriptedGenerator(["Standard shipping takes 9 business days."], backend="openai")
+    emitted: list[str] = []
+
+    def restart() -> None:
+        emitted.clear()
+
+    reply = make_runtime(generator=backend).answer(QUESTION, emit=emitted.append, restart=restart)
+
+    assert "9 business days" not in reply.text and reply.text.endswith("[1]")
+    assert "".join(emitted).strip() == reply.text
+    assert reply.trace.grounding["replaced"] is True and reply.trace.backend == "extractive"
+    assert reply.trace.fallback_reason == "ungrounded answer replaced by extractive"
 
 
 def test_a_failing_backend_falls_back_to_extractive(make_runtime: MakeRuntime) -> None:
