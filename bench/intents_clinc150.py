@@ -161,7 +161,7 @@ def run_setting(name, k, data, embedder, cached, seed, speed_rows):  # noqa: ANN
         "macro_f1": ours["macro_f1"],
         "closed_set_in_scope_acc": round(closed, 4),
         "threshold": round(model.threshold, 4),
-        "similarity_threshold": round(model.similarity_threshold, 4),
+        "similarity_threshold": getattr(model, "similarity_threshold", None),
         "calibration": model.calibration,
         "train_s": round(train_s, 1),
         "encode_train_s": round(encode_s, 1),

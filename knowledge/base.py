@@ -133,7 +133,7 @@ class KnowledgeBase:
         hits: list[Hit] = []
         seen: set[str] = set()
         rerank = self.reranker is not None and self.reranker.supports(query)
-        limit = self.settings.candidates if rerank else k
+        limit = max(k, self.settings.rerank_top) if rerank else k
         for cid in sorted(fused, key=lambda c: (-fused[c], -cosine[c])):
             record = self.store.chunks.get(cid)
             if record is None:

@@ -20,6 +20,7 @@ class KnowledgeSettings(BaseModel):
         default="auto",
         description="'auto' (the packaged cross-encoder when installed), 'none', 'packaged:NAME' or a folder.",
     )
+    rerank_top: int = Field(default=10, ge=1, le=200, description="Fused hits the re-ranker re-scores.")
     min_rerank: float = Field(
         default=0.0, description="Re-ranker logit at or above which the top hit counts as relevant."
     )

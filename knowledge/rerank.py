@@ -57,7 +57,7 @@ def default_reranker() -> str | None:
 class Reranker:
     """Scores (query, passage) pairs with a cross-encoder; higher is more relevant."""
 
-    def __init__(self, spec: str, threads: int = 2, max_tokens: int = 384) -> None:
+    def __init__(self, spec: str, threads: int = 2, max_tokens: int = 256) -> None:
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
