@@ -66,6 +66,7 @@ class Pipeline:
                 log.exception("stage %s failed", stage.name)
                 record = StageRecord(stage.name, _ms(started), "error", f"{type(exc).__name__}: {exc}"[:300])
             ctx.trace.stages.append(record)
+        ctx.trace.cancelled = ctx.cancel.is_set()
         if ctx.reply is None:
             ctx.trace.fallback_reason = ctx.trace.fallback_reason or "no stage answered"
             ctx.finish(ctx.bot.fallback, fallback=True)

@@ -67,6 +67,7 @@ class Trace:
     model: str | None = None
     backend: str | None = None
     fallback_reason: str | None = None
+    cancelled: bool = False  # generation stopped early: the customer left or sent a newer message
     grounding: dict[str, Any] = field(default_factory=dict)
     stages: list[StageRecord] = field(default_factory=list)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from knowledge.chunking import chunk_markdown
 from knowledge.config import KnowledgeSettings
 from knowledge.embeddings import Embedder
 from knowledge.keyword import KeywordIndex
+from knowledge.loaders.registry import Part
 from knowledge.rerank import Relevance, Reranker
 from knowledge.types import ChunkRecord, Hit
 from knowledge.vector_store import VectorStore
@@ -52,7 +54,9 @@ class KnowledgeBase:
         self.reranker = reranker
         self.relevance = Relevance(embedder, reranker)
         self.settings = settings
-        self.store = VectorStore.open(folder, embedder.dim, embedder.name)
+        self.store = VectorStore.open(
+            folder, embedder.dim, embedder.name, settings.ann_threshold, settings.ann_ef_search
+        )
         self.keywords = KeywordIndex()
         self.keywords.rebuild(list(self.store.chunks.values()))
 
@@ -74,6 +78,38 @@ class KnowledgeBase:
             )
             for d in drafts
         ]
+
+    def chunk_parts(
+        self, document_id: str, title: str, parts: Iterable[Part], url: str
+    ) -> Iterator[ChunkRecord]:
+        """Chunk a document part by part (pages, FAQ entries); chunks never span two parts.
+
+        Args:
+            document_id: the document's id (chunk ids derive from it and the position).
+            title: the document title, used where a part has none of its own.
+            parts: the parts, read once, in order.
+            url: the document's page; chunks link to their section's anchor on it.
+
+        Returns:
+            Chunk records in document order, lazily.
+        """
+        position = 0
+        for part in parts:
+            settings = self.settings
+            drafts = chunk_markdown(
+                part.text, part.title or title, settings.chunk_chars, settings.overlap_chars
+            )
+            for d in drafts:
+                yield ChunkRecord(
+                    id=chunk_id(document_id, position),
+                    document_id=document_id,
+                    text=d.text,
+                    title=d.title,
+                    section=d.section,
+                    anchor=d.anchor,
+                    url=f"{url}#{d.anchor}" if d.anchor else url,
+                )
+                position += 1
 
     def upsert(self, document_id: str, records: list[ChunkRecord]) -> None:
         """Replace a document's chunks in the index (add when new) and persist."""
@@ -101,7 +137,8 @@ class KnowledgeBase:
 
     @staticmethod
     def _embedding_text(record: ChunkRecord) -> str:
-        heading = f"{record.title} - {record.section}" if record.section else record.title
+        same = not record.section or record.section == record.title
+        heading = record.title if same else f"{record.title} - {record.section}"
         return f"{heading}\n{record.text}"
 
     def search(self, query: str, k: int | None = None) -> SearchResult:
@@ -132,8 +169,8 @@ class KnowledgeBase:
             cosine.update(zip(missing, (self.store.vectors_for(missing) @ qvec).tolist(), strict=True))
         hits: list[Hit] = []
         seen: set[str] = set()
-        rerank = self.reranker is not None and self.reranker.supports(query)
-        limit = max(k, self.settings.rerank_top) if rerank else k
+        cross = self.reranker is not None and self.reranker.supports(query)
+        limit = max(k, self.settings.rerank_top)
         for cid in sorted(fused, key=lambda c: (-fused[c], -cosine[c])):
             record = self.store.chunks.get(cid)
             if record is None:
@@ -145,15 +182,14 @@ class KnowledgeBase:
             hits.append(Hit(record, float(cosine[cid]), fused[cid], dense_rank.get(cid), keyword_rank.get(cid)))
             if len(hits) == limit:
                 break
-        if rerank and hits:
-            assert self.reranker is not None
-            scores = self.reranker.score(query, [self._embedding_text(h.chunk) for h in hits])
+        if hits:  # re-score the best fused candidates: cross-encoder, else cosine + keyword overlap
+            scores = self.relevance(query, [self._embedding_text(h.chunk) for h in hits])
             for hit, score in zip(hits, scores.tolist(), strict=True):
                 hit.rerank = float(score)
             hits = sorted(hits, key=lambda h: -(h.rerank or 0.0))[:k]
         best = max((h.score for h in hits), default=0.0)
         confident = best >= self.settings.min_score or (
-            rerank and bool(hits) and (hits[0].rerank or 0.0) >= self.settings.min_rerank
+            cross and bool(hits) and (hits[0].rerank or 0.0) >= self.settings.min_rerank
         )
         return SearchResult(query, hits, bool(confident))
 

@@ -27,3 +27,10 @@ class KnowledgeSettings(BaseModel):
     min_score: float = Field(
         default=0.30, description="Best dense cosine below which the bot says it does not know."
     )
+    ann_threshold: int = Field(
+        default=50_000, ge=1,
+        description="Chunks in a bot's index above which search goes from exact (flat) to HNSW.",
+    )
+    ann_ef_search: int = Field(
+        default=128, ge=8, le=4096, description="HNSW search breadth: higher is slower, more exact."
+    )

@@ -13,7 +13,11 @@ import numpy as np
 
 from knowledge.embeddings import Embedder
 from knowledge.errors import ModelNotFound
+from knowledge.keyword import tokenize
 
+# Without a cross-encoder, keyword overlap steadies embedding similarity (most for Chinese,
+# which the default English embedding model barely understands).
+LEXICAL_WEIGHT = 0.5
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 log = logging.getLogger(__name__)
@@ -108,4 +112,12 @@ class Relevance:
         if self.reranker is not None and self.reranker.supports(query):
             return self.reranker.score(query, texts)
         vectors = self.embedder.encode([query, *texts])
-        return vectors[1:] @ vectors[0]
+        return vectors[1:] @ vectors[0] + LEXICAL_WEIGHT * keyword_overlap(query, texts)
+
+
+def keyword_overlap(query: str, texts: list[str]) -> np.ndarray:
+    """Share of the query's keywords (jieba-segmented for Chinese) found in each text."""
+    wanted = set(tokenize(query))
+    if not wanted:
+        return np.zeros(len(texts), dtype=np.float32)
+    return np.array([len(wanted & set(tokenize(t))) / len(wanted) for t in texts], dtype=np.float32)

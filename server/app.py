@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from admin import TEMPLATES_DIR
 from admin.routes import router as admin_router
-from server.api import messages, pages, ws
+from server.api import channels, messages, pages, ws
 from server.chat import ChatService
 from server.context import Services
 from server.errors import FrontdeskError
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.include_router(admin_router)
+    app.include_router(channels.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.get("/health", tags=["ops"])

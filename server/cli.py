@@ -26,6 +26,8 @@ intents_app = typer.Typer(help="Train and evaluate a bot's intent model.", no_ar
 app.add_typer(bots_app, name="bots")
 app.add_typer(kb_app, name="kb")
 app.add_typer(intents_app, name="intents")
+channels_app = typer.Typer(help="Connect a bot to messaging platforms (webhooks).", no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
 
 BotOpt = Annotated[str, typer.Option("--bot", help="The bot's slug.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -267,3 +269,37 @@ def bench(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Benchmar
         fail(f"no benchmark {name!r} in ./bench; available: {', '.join(available) or 'none'}")
     sys.argv = [str(script), *ctx.args]
     runpy.run_path(str(script), run_name="__main__")
+
+
+@channels_app.command("add")
+def channels_add(
+    bot: BotOpt,
+    kind: Annotated[str, typer.Option("--kind", help="telegram, slack, meta, line, wechat or generic.")],
+    name: Annotated[str, typer.Option("--name", help="A name unique for this bot.")],
+    sets: Annotated[list[str] | None, typer.Option("--set", help="A setting, KEY=VALUE (repeatable).")] = None,
+) -> None:
+    """Add a messaging channel to a bot and print the webhook path to register."""
+    from server.channels.configs import add_channel, parse_sets
+
+    with services() as svc:
+        channel, generated = add_channel(svc.engine, bot, kind, name, parse_sets(sets or []))
+    typer.echo(f"added {kind} channel {name!r} ({channel.id})")
+    typer.echo(f"webhook path: {channel.path}  (register https://YOUR-HOST{channel.path})")
+    for key, value in generated.items():
+        typer.echo(f"generated {key} (shown once, give it to the platform): {value}")
+
+
+@channels_app.command("list")
+def channels_list(bot: BotOpt, as_json: JsonOpt = False) -> None:
+    """List a bot's channels with their webhook paths (secrets masked)."""
+    from dataclasses import asdict
+
+    from server.channels.configs import list_channels
+
+    with services() as svc:
+        rows = list_channels(svc.engine, bot)
+    if as_json:
+        print_json([asdict(r) for r in rows])
+        return
+    for r in rows:
+        typer.echo(f"{r.id}\t{r.kind}\t{r.name}\t{'enabled' if r.enabled else 'disabled'}\t{r.path}")

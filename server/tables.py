@@ -161,3 +161,35 @@ class Feedback(SQLModel, table=True):
     score: int
     comment: str | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ChannelConfig(SQLModel, table=True):
+    """A messaging-platform channel of a bot; its webhook URL is /webhooks/{kind}/{bot}/{id}.
+
+    `config` holds the platform's secrets (bot tokens, signing and app secrets, WeChat token and
+    AES key) in plain JSON for now: encrypting them at rest is a later issue. Never log it.
+    """
+
+    __table_args__ = (UniqueConstraint("bot_id", "name", name="uq_channelconfig_name"),)
+
+    id: str = Field(default_factory=lambda: new_id("ch"), primary_key=True)
+    bot_id: str = Field(foreign_key="bot.id", index=True)
+    kind: str
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ChannelDelivery(SQLModel, table=True):
+    """One bot reply sent on a channel: the unique message id makes a send happen at most once."""
+
+    __table_args__ = (UniqueConstraint("message_id", name="uq_channeldelivery_message"),)
+
+    id: str = Field(default_factory=lambda: new_id("dl"), primary_key=True)
+    message_id: str = Field(foreign_key="message.id")
+    channel_id: str = Field(foreign_key="channelconfig.id", index=True)
+    status: str = "sending"  # sending | sent | failed
+    attempts: int = 1
+    error: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow)

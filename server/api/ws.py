@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -30,10 +32,21 @@ class ChatSocket:
         self.bot = bot
         self.chat = chat
         self.conversation: Conversation | None = None
+        self.turn: asyncio.Task[None] | None = None
+        self.cancel = threading.Event()
 
     async def send(self, frame: dict[str, Any]) -> None:
         """Send one JSON frame."""
         await self.ws.send_text(json.dumps(frame, ensure_ascii=False, default=str))
+
+    async def stream(self, frame: dict[str, Any], cancel: threading.Event) -> None:
+        """Send a streamed piece; if the customer has gone, stop generating instead of failing."""
+        if cancel.is_set():
+            return
+        try:
+            await self.send(frame)
+        except (WebSocketDisconnect, RuntimeError):
+            cancel.set()
 
     async def error(self, code: str, message: str, reply_to: str | None = None) -> None:
         """Send an error frame; the socket stays open."""
@@ -43,7 +56,20 @@ class ChatSocket:
         await self.send(frame)
 
     async def serve(self) -> None:
-        """Read frames until the client leaves."""
+        """Read frames until the client leaves; then stop any reply still being generated."""
+        try:
+            await self.read_frames()
+        finally:
+            await self.stop_turn()
+
+    async def stop_turn(self) -> None:
+        """Cancel the reply in progress and wait until it is stored."""
+        if self.turn is not None and not self.turn.done():
+            self.cancel.set()
+            await asyncio.gather(self.turn, return_exceptions=True)
+
+    async def read_frames(self) -> None:
+        """Parse and dispatch frames; a message runs as a task so the socket keeps listening."""
         while True:
             raw = await self.ws.receive_text()
             if len(raw.encode()) > MAX_FRAME_BYTES:
@@ -63,13 +89,33 @@ class ChatSocket:
                 await self.error(exc.code, exc.message, getattr(frame, "id", None))
 
     async def dispatch(self, frame: Any) -> None:
-        """Handle one valid frame."""
+        """Handle one valid frame. A new message cancels the reply still being generated."""
         if isinstance(frame, HelloFrame):
+            await self.stop_turn()
             await self.hello(frame)
         elif isinstance(frame, MessageFrame):
-            await self.message(frame)
+            self.chat.check_text(frame.text)
+            await self.stop_turn()
+            self.cancel = threading.Event()
+            self.turn = asyncio.create_task(self.run_message(frame, self.cancel))
         else:
             await self.send({"type": "pong"})
+
+    async def run_message(self, frame: MessageFrame, cancel: threading.Event) -> None:
+        """One turn in the background; its errors become error frames."""
+        try:
+            await self.message(frame, cancel)
+        except FrontdeskError as exc:
+            await self._try_send_error(exc.code, exc.message, frame.id)
+        except Exception:
+            log.exception("turn failed on the socket")
+            await self._try_send_error("internal", "something went wrong; your message is saved", frame.id)
+
+    async def _try_send_error(self, code: str, message: str, reply_to: str) -> None:
+        try:
+            await self.error(code, message, reply_to)
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the customer left; the message and its outcome are stored
 
     async def hello(self, frame: HelloFrame) -> None:
         """Start a conversation, or resume one and send its history."""
@@ -86,7 +132,7 @@ class ChatSocket:
             "history": [MessagePublic.of(m).model_dump(mode="json") for m in history],
         })
 
-    async def message(self, frame: MessageFrame) -> None:
+    async def message(self, frame: MessageFrame, cancel: threading.Event) -> None:
         """Persist, acknowledge, stream the reply, send the final frame."""
         if self.conversation is None:
             with Session(self.chat.services.engine, expire_on_commit=False) as session:
@@ -99,12 +145,16 @@ class ChatSocket:
             })
 
         async def chunk(piece: str) -> None:
-            await self.send({"type": "chunk", "reply_to": frame.id, "text": piece})
+            await self.stream({"type": "chunk", "reply_to": frame.id, "text": piece}, cancel)
 
         async def reset() -> None:
-            await self.send({"type": "reset", "reply_to": frame.id})
+            await self.stream({"type": "reset", "reply_to": frame.id}, cancel)
 
-        outcome = await self.chat.turn(self.bot, conversation, frame.text, frame.id, acked, chunk, send_reset=reset)
+        outcome = await self.chat.turn(
+            self.bot, conversation, frame.text, frame.id, acked, chunk, cancel=cancel, send_reset=reset
+        )
+        if cancel.is_set():
+            return  # superseded by a newer message or the customer left: the reply is stored
         reply = outcome.reply
         await self.send({
             "type": "final", "reply_to": frame.id, "message_id": reply.id, "text": reply.text,

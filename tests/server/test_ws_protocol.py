@@ -95,3 +95,33 @@ def test_message_without_hello_starts_a_conversation(client) -> None:
         ack, _, final = turn(ws, "x1", "hello")
     assert ack["conversation_id"].startswith("c_")
     assert final["intent"] == "greeting"
+
+
+def test_a_new_message_cancels_the_reply_in_progress(client, demo_services, monkeypatch) -> None:
+    """The first reply stops streaming when the customer sends another message; both are stored."""
+    from bot.generation.extractive import ExtractiveGenerator
+
+    original = ExtractiveGenerator.stream
+    held: list[bool] = []
+
+    def slow_stream(self, request):  # type: ignore[no-untyped-def]
+        for n, piece in enumerate(original(self, request)):
+            if n == 1 and not held:  # hold the first reply until the second message cancels it
+                held.append(request.cancel.wait(timeout=10))
+            yield piece
+
+    monkeypatch.setattr(ExtractiveGenerator, "stream", slow_stream)
+    with client.websocket_connect("/ws/chat/demo") as ws:
+        ws.send_json({"type": "message", "id": "first", "text": "How long does standard shipping take?"})
+        assert ws.receive_json()["type"] == "ack"
+        assert ws.receive_json()["type"] == "chunk"
+        ws.send_json({"type": "message", "id": "second", "text": "Do you ship to Canada?"})
+        frames = []
+        while not (frames and frames[-1].get("type") == "final" and frames[-1].get("reply_to") == "second"):
+            frames.append(ws.receive_json())
+    assert held == [True]
+    assert not any(f["type"] == "final" and f["reply_to"] == "first" for f in frames)
+    with Session(demo_services.engine) as session:
+        first = session.exec(select(Message).where(Message.client_id == "first")).one()
+        reply = session.exec(select(Message).where(Message.reply_to == first.id)).one()
+    assert reply.trace["cancelled"] is True

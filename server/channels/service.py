@@ -1,0 +1,202 @@
+"""Runs webhooks: find the channel, verify, persist each message, answer and send in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+
+import httpx
+from fastapi import BackgroundTasks
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from server import store
+from server.channels.base import BaseChannel, InboundMessage, OutboundReply, WebhookAnswer, WebhookRequest
+from server.channels.base import create_channel as build_channel
+from server.channels.delivery import RetryPolicy, SendError
+from server.chat import ChatService
+from server.errors import FrontdeskError, NotFound
+from server.tables import Bot, ChannelConfig, ChannelDelivery, Conversation, Message, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class DbDeliveries:
+    """At-most-once sends across workers: a ChannelDelivery row per reply, unique by message id."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def claim(self, reply_id: str, channel_id: str) -> bool:
+        """Insert the delivery row, or take over a failed one; False when sent or being sent."""
+        with Session(self.engine) as session:
+            session.add(ChannelDelivery(message_id=reply_id, channel_id=channel_id))
+            try:
+                session.commit()
+                return True
+            except IntegrityError:
+                session.rollback()
+            retry = (
+                update(ChannelDelivery)
+                .where(col(ChannelDelivery.message_id) == reply_id, col(ChannelDelivery.status) == "failed")
+                .values(status="sending", attempts=col(ChannelDelivery.attempts) + 1, updated_at=utcnow())
+            )
+            taken = session.exec(retry).rowcount == 1  # type: ignore[call-overload]
+            session.commit()
+            return taken
+
+    def finish(self, reply_id: str, ok: bool, error: str | None = None) -> None:
+        """Record sent or failed (with a short reason, never a secret-bearing URL)."""
+        with Session(self.engine) as session:
+            session.exec(  # type: ignore[call-overload]
+                update(ChannelDelivery).where(col(ChannelDelivery.message_id) == reply_id)
+                .values(status="sent" if ok else "failed", error=error, updated_at=utcnow())
+            )
+            session.commit()
+
+
+class RedactTokens(logging.Filter):
+    """Hides tokens that platforms put in URLs (Telegram's /bot<token>/, WeChat's access_token)."""
+
+    PATTERN = re.compile(r"(/bot)[^/\s]+|(access_token=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message with tokens replaced by ***."""
+        message = record.getMessage()
+        redacted = self.PATTERN.sub(lambda m: (m.group(1) or m.group(2)) + "***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def install_redaction() -> None:
+    """Attach RedactTokens to httpx's request logger once."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactTokens) for f in logger.filters):
+        logger.addFilter(RedactTokens())
+
+
+class ChannelService:
+    """The webhooks' logic; one per app, built in the channels router's lifespan."""
+
+    def __init__(self, chat: ChatService, http: httpx.AsyncClient | None = None,
+                 retry: RetryPolicy | None = None) -> None:
+        self.chat = chat
+        self.engine = chat.services.engine
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        self.retry = retry or RetryPolicy()
+        self.deliveries = DbDeliveries(self.engine)
+        self._channels: dict[str, tuple[str, BaseChannel]] = {}
+        install_redaction()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.http.aclose()
+
+    def lookup(self, kind: str, bot_slug: str, channel_id: str) -> tuple[Bot, BaseChannel]:
+        """The bot and its enabled channel named in the URL, or NotFound (one message for all cases)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = session.get(ChannelConfig, channel_id)
+            bot = session.get(Bot, row.bot_id) if row else None
+        if row is None or bot is None or not row.enabled or row.kind != kind or bot.slug != bot_slug:
+            raise NotFound("no such channel", code="unknown_channel")
+        fingerprint = hashlib.sha256(json.dumps(row.config, sort_keys=True).encode()).hexdigest()
+        cached = self._channels.get(row.id)
+        if cached is None or cached[0] != fingerprint:  # built once; rebuilt when its config changes
+            channel = build_channel(kind, row.config, bot=bot.slug, http=self.http, retry=self.retry,
+                                    deliveries=self.deliveries, channel_id=row.id)
+            cached = self._channels[row.id] = (fingerprint, channel)
+        return bot, cached[1]
+
+    async def handle(self, kind: str, bot_slug: str, channel_id: str, request: WebhookRequest,
+                     background: BackgroundTasks) -> WebhookAnswer:
+        """Verify, answer a handshake, or persist the messages and schedule their answers.
+
+        Returns:
+            What to answer the platform now (a passive reply for WeChat when ready in time).
+        """
+        bot, channel = self.lookup(kind, bot_slug, channel_id)
+        channel.verify(request)
+        answer = channel.handshake(request)
+        if answer is not None:
+            return answer
+        if request.method != "POST":
+            raise FrontdeskError("webhooks deliver messages with POST", code="method_not_allowed", status=405)
+        pending = []
+        for message in channel.parse(request):
+            stored = self.persist(bot, message)
+            if stored is None:
+                continue
+            conversation, received = stored
+            if not received.duplicate:
+                pending.append((conversation, message))
+            elif received.reply is not None:  # a redelivery: resend only if the first send failed
+                background.add_task(self.deliver, channel, message, received.reply)
+        log.info("%s webhook for bot %s: %d new message(s)", kind, bot_slug, len(pending))
+        if channel.passive_timeout and len(pending) == 1:
+            return await self._passive(bot, channel, request, pending[0], background)
+        for conversation, message in pending:
+            background.add_task(self.answer, bot, conversation, channel, message)
+        return channel.ack(request)
+
+    def persist(self, bot: Bot, message: InboundMessage) -> tuple[Conversation, store.Received] | None:
+        """Store the customer message (idempotent by platform message id) before any model runs."""
+        text = message.text.strip()[: self.chat.services.settings.max_message_chars]
+        if not text:
+            return None
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = (
+                select(Conversation)
+                .where(Conversation.bot_id == bot.id, Conversation.channel == message.channel,
+                       Conversation.external_user_id == message.user_id, Conversation.status != "resolved")
+                .order_by(col(Conversation.updated_at).desc())
+            )
+            conversation = session.exec(query).first() or store.start_conversation(
+                session, bot, message.channel, message.user_id, message.locale
+            )
+            message.text = text
+            return conversation, store.receive(session, conversation, text, message.message_id)
+
+    async def turn(self, bot: Bot, conversation: Conversation, message: InboundMessage) -> Message:
+        """Run the stored message's turn through ChatService; the stored reply."""
+        outcome = await self.chat.turn(bot, conversation, message.text, message.message_id)
+        return outcome.reply
+
+    async def answer(self, bot: Bot, conversation: Conversation, channel: BaseChannel,
+                     message: InboundMessage) -> None:
+        """Background task: answer one message and send the reply."""
+        reply = await self.turn(bot, conversation, message)
+        await self.deliver(channel, message, reply)
+
+    async def deliver(self, channel: BaseChannel, message: InboundMessage, reply: Message) -> None:
+        """Send a stored reply through the channel, at most once; failures are logged, not raised."""
+        outbound = OutboundReply(reply.id, message, reply.text, list(reply.citations or []))
+        try:
+            await channel.send(outbound)
+        except SendError as exc:
+            log.warning("could not send reply %s on %s: %s", reply.id, channel.kind, exc.message)
+
+    async def _passive(self, bot: Bot, channel: BaseChannel, request: WebhookRequest,
+                       pending: tuple[Conversation, InboundMessage], background: BackgroundTasks) -> WebhookAnswer:
+        conversation, message = pending
+        task = asyncio.create_task(self.turn(bot, conversation, message))
+        done, _ = await asyncio.wait({task}, timeout=channel.passive_timeout)
+        if task in done:
+            reply = task.result()
+            passive = channel.passive(OutboundReply(reply.id, message, reply.text, list(reply.citations or [])))
+            if passive is not None and self.deliveries.claim(reply.id, channel.channel_id):
+                self.deliveries.finish(reply.id, True)  # it travels in this HTTP answer
+                return passive
+            background.add_task(self.deliver, channel, message, reply)
+            return channel.ack(request)
+
+        async def later() -> None:
+            await self.deliver(channel, message, await task)
+
+        background.add_task(later)
+        return channel.ack(request)

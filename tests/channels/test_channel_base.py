@@ -1,0 +1,95 @@
+"""The channel registry, text formatting, retries with back-off and at-most-once sends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+import pytest
+
+from server.channels.base import InboundMessage, channel_class, format_text
+from server.channels.delivery import RetryPolicy, SendError
+from server.channels.service import RedactTokens
+from server.errors import BadRequest
+from tests.channels.helpers import FakePlatform, make, reply_to
+
+TELEGRAM = {"bot_token": "123:ABC", "secret_token": "s3cret"}
+
+
+def message() -> InboundMessage:
+    return InboundMessage("demo", "telegram", "42", "1", "hi", address={"chat_id": 42})
+
+
+def test_unknown_kind_lists_the_valid_ones() -> None:
+    with pytest.raises(BadRequest) as err:
+        channel_class("icq")
+    assert "generic, line, meta, slack, telegram, wechat" in err.value.message
+
+
+def test_missing_and_unknown_settings_are_named() -> None:
+    with pytest.raises(BadRequest, match="needs secret_token"):
+        make("telegram", {"bot_token": "x"})
+    with pytest.raises(BadRequest, match="unknown telegram setting.*bot_tokn"):
+        make("telegram", {**TELEGRAM, "bot_tokn": "x"})
+
+
+def test_citations_become_a_numbered_sources_list() -> None:
+    citations = [
+        {"n": 1, "document": "Shipping times", "section": "Standard", "url": "/kb/demo/shipping-times#standard"},
+        {"n": 2, "document": "Returns", "section": "", "url": "https://shop.example/returns"},
+    ]
+    text = format_text("It takes 3-5 days [1].", citations, "https://help.example")
+    assert text == ("It takes 3-5 days [1].\n\nSources:\n"
+                    "1. Shipping times > Standard https://help.example/kb/demo/shipping-times#standard\n"
+                    "2. Returns https://shop.example/returns")
+    assert format_text("x" * 50, [], limit=10) == "x" * 9 + "…"
+    assert "help.example" not in format_text("a", citations[:1])  # relative link without a base
+
+
+def test_send_retries_500_then_succeeds() -> None:
+    platform = FakePlatform(httpx.Response(500), httpx.Response(502), default={"ok": True, "result": {}})
+    channel = make("telegram", TELEGRAM, platform)
+    assert asyncio.run(channel.send(reply_to(message())))
+    assert len(platform.requests) == 3
+
+
+def test_send_retries_429_and_transport_errors_then_gives_up() -> None:
+    platform = FakePlatform(httpx.Response(429, headers={"Retry-After": "0"}), httpx.ConnectError("down"),
+                            httpx.Response(503))
+    channel = make("telegram", TELEGRAM, platform)
+    with pytest.raises(SendError, match="after 3 attempts") as err:
+        asyncio.run(channel.send(reply_to(message())))
+    assert err.value.retryable and len(platform.requests) == 3
+
+
+def test_4xx_is_not_retried() -> None:
+    platform = FakePlatform(httpx.Response(400, json={"ok": False, "description": "chat not found"}))
+    with pytest.raises(SendError, match="HTTP 400"):
+        asyncio.run(make("telegram", TELEGRAM, platform).send(reply_to(message())))
+    assert len(platform.requests) == 1
+
+
+def test_one_reply_is_sent_once_and_a_failed_one_can_be_retried() -> None:
+    platform = FakePlatform(httpx.Response(400))
+    channel = make("telegram", TELEGRAM, platform)
+    with pytest.raises(SendError):
+        asyncio.run(channel.send(reply_to(message(), reply_id="r1")))
+    assert asyncio.run(channel.send(reply_to(message(), reply_id="r1")))  # the failed one goes again
+    assert not asyncio.run(channel.send(reply_to(message(), reply_id="r1")))  # sent: never twice
+    assert len(platform.requests) == 2
+
+
+def test_backoff_grows_exponentially_and_honours_retry_after() -> None:
+    policy = RetryPolicy(attempts=5, base_delay=1.0, max_delay=8.0)
+    assert 0.5 <= policy.delay(1) <= 1.0 and 2.0 <= policy.delay(3) <= 4.0 and policy.delay(9) <= 8.0
+    assert policy.delay(1, "3") == 3.0 and policy.delay(1, "600") == 8.0
+
+
+def test_tokens_in_logged_urls_are_redacted() -> None:
+    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, 'HTTP Request: %s %s "%s"',
+                               ("POST", "https://api.telegram.org/bot123:ABC/sendMessage?access_token=xyz&a=1",
+                                "200 OK"), None)
+    RedactTokens().filter(record)
+    assert "123:ABC" not in record.getMessage() and "xyz" not in record.getMessage()
+    assert "/bot***/sendMessage?access_token=***&a=1" in record.getMessage()
