@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from admin.auth import CurrentUser
+from knowledge.loaders import LOADERS
 from server import store
-from server.api.deps import SessionDep
-from server.errors import NotFound
-from server.tables import Bot, Conversation, Document, Message
+from server.api.deps import ServicesDep, SessionDep
+from server.api.documents import upload_files
+from server.errors import FrontdeskError, NotFound
+from server.tables import Bot, Conversation, Document, Message, User
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -64,9 +66,36 @@ def transcript(conversation_id: str, request: Request, user: CurrentUser, sessio
     return render(request, "transcript.html", user=user, bot=bot, conversation=conversation, messages=messages)
 
 
+def knowledge_page(
+    request: Request, user: User, session: Session, bot: Bot, **extra: object
+) -> HTMLResponse:
+    """The knowledge page: the upload form, the last upload's results, the documents."""
+    documents = session.exec(
+        select(Document).where(Document.bot_id == bot.id).order_by(Document.title)
+    ).all()
+    return render(
+        request, "knowledge.html", user=user, bot=bot, documents=documents,
+        max_upload_mb=request.app.state.settings.max_upload_mb,
+        accept=",".join(sorted(LOADERS)), **extra,
+    )
+
+
 @router.get("/bots/{slug}/knowledge", response_class=HTMLResponse)
 def knowledge(slug: str, request: Request, user: CurrentUser, session: SessionDep) -> HTMLResponse:
-    """The bot's documents."""
+    """The bot's documents and an upload form."""
+    return knowledge_page(request, user, session, tenant_bot(session, user, slug))
+
+
+# CSRF: this form is protected by HTTP Basic only; a CSRF token comes with the later issue.
+@router.post("/bots/{slug}/knowledge", response_class=HTMLResponse)
+async def upload_knowledge(
+    slug: str, request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> HTMLResponse:
+    """Upload documents from the console; the page shows a result per file."""
     bot = tenant_bot(session, user, slug)
-    documents = session.exec(select(Document).where(Document.bot_id == bot.id).order_by(Document.title)).all()
-    return render(request, "knowledge.html", user=user, bot=bot, documents=documents)
+    try:
+        results = await upload_files(request, services, slug)
+    except FrontdeskError as exc:
+        return knowledge_page(request, user, session, bot, upload_error=exc.message)
+    session.expire_all()
+    return knowledge_page(request, user, session, bot, results=results)

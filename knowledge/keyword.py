@@ -6,12 +6,15 @@ import logging
 import re
 import threading
 
+from functools import cache
+from types import ModuleType
+
 import bm25s
 import numpy as np
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)
-
 from knowledge.types import ChunkRecord
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\W_\u3400-\u9fff\uf900-\ufaff]+", re.UNICODE)
@@ -21,16 +24,22 @@ STOPWORDS = frozenset(
 )
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-cased word tokens without English stop words; CJK runs segmented by jieba."""
+@cache
+def _jieba() -> ModuleType:
+    """jieba, imported on first Chinese text (its dictionary takes a moment to load)."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens without English stop words; CJK runs segmented by jieba."""
     tokens: list[str] = []
     for match in WORD.finditer(text.lower()):
         token = match.group(0)
         if CJK.fullmatch(token):
-            tokens.extend(t for t in jieba.lcut(token) if t.strip())
+            tokens.extend(t for t in _jieba().lcut(token) if t.strip())
         elif token not in STOPWORDS:
             tokens.append(token.rstrip("s") if len(token) > 4 else token)
     return tokens

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from admin import TEMPLATES_DIR
 from admin.routes import router as admin_router
 from server.api import channels, messages, pages, ws
+from server.api.documents import router as documents_router
 from server.chat import ChatService
 from server.context import Services
 from server.errors import FrontdeskError
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(pages.router)
     app.include_router(admin_router)
     app.include_router(channels.router)
+    app.include_router(documents_router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.get("/health", tags=["ops"])

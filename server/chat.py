@@ -116,8 +116,8 @@ class ChatService:
                 while not queue.empty():
                     await forward(queue.get_nowait())
                 return job.result()
-        except BaseException:
-            cancel.set()  # the customer went away: stop generating
+        except asyncio.CancelledError:
+            cancel.set()  # the request or socket task was cancelled: stop generating
             raise
 
     @staticmethod

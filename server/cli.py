@@ -26,7 +26,7 @@ intents_app = typer.Typer(help="Train and evaluate a bot's intent model.", no_ar
 app.add_typer(bots_app, name="bots")
 app.add_typer(kb_app, name="kb")
 app.add_typer(intents_app, name="intents")
-channels_app = typer.Typer(help="Connect a bot to messaging platforms (webhooks).", no_args_is_help=True)
+channels_app = typer.Typer(help="Connect a bot to messaging platforms.", no_args_is_help=True)
 app.add_typer(channels_app, name="channels")
 
 BotOpt = Annotated[str, typer.Option("--bot", help="The bot's slug.")]
@@ -274,9 +274,9 @@ def bench(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Benchmar
 @channels_app.command("add")
 def channels_add(
     bot: BotOpt,
-    kind: Annotated[str, typer.Option("--kind", help="telegram, slack, meta, line, wechat or generic.")],
+    kind: Annotated[str, typer.Option("--kind", help="Platform: see docs/channels.md.")],
     name: Annotated[str, typer.Option("--name", help="A name unique for this bot.")],
-    sets: Annotated[list[str] | None, typer.Option("--set", help="A setting, KEY=VALUE (repeatable).")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE (repeatable).")] = None,
 ) -> None:
     """Add a messaging channel to a bot and print the webhook path to register."""
     from server.channels.configs import add_channel, parse_sets
@@ -302,4 +302,5 @@ def channels_list(bot: BotOpt, as_json: JsonOpt = False) -> None:
         print_json([asdict(r) for r in rows])
         return
     for r in rows:
-        typer.echo(f"{r.id}\t{r.kind}\t{r.name}\t{'enabled' if r.enabled else 'disabled'}\t{r.path}")
+        state = "enabled" if r.enabled else "disabled"
+        typer.echo(f"{r.id}\t{r.kind}\t{r.name}\t{state}\t{r.path}")

@@ -14,6 +14,7 @@ from knowledge.chunking import split_sentences
 Relevance = Callable[[str, list[str]], np.ndarray]
 LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 MAX_UNITS = 4
+PASSAGES = 1  # spans come from this many top passages (2 scored worse on the demo set)
 MAX_CHARS = 450
 
 
@@ -62,20 +63,24 @@ class ExtractiveGenerator:
     backend = "extractive"
     model = "extractive"
 
-    def __init__(self, relevance: Relevance) -> None:
+    def __init__(self, relevance: Relevance, passages: int = PASSAGES) -> None:
         self.relevance = relevance
+        self.passages = passages
 
     def select(self, request: GenerationRequest) -> str:
-        """The answer text: the best-scoring run of sentences of the best passage, with [1]."""
-        if not request.passages:
+        """The answer: the best-scoring run of sentences of the top passages, cited by number."""
+        texts: list[str] = []
+        sources: list[int] = []
+        for n, hit in enumerate(request.passages[: self.passages], start=1):
+            units = answer_units(hit.chunk.text)
+            for a, b in windows(units):
+                texts.append(join_units(units[a:b]))
+                sources.append(n)
+        if not texts:
             return ""
-        units = answer_units(request.passages[0].chunk.text)
-        if not units:
-            return ""
-        spans = windows(units)
-        texts = [join_units(units[a:b]) for a, b in spans]
         scores = np.asarray(self.relevance(request.question, texts), dtype=np.float32)
-        return f"{texts[int(scores.argmax())]} [1]"
+        best = int(scores.argmax())
+        return f"{texts[best]} [{sources[best]}]"
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         """Yield the extracted answer word by word so clients render it like a streamed reply."""

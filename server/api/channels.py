@@ -48,13 +48,47 @@ async def read_body(request: Request) -> bytes:
     return body
 
 
-@router.api_route("/webhooks/{kind}/{bot_slug}/{channel_id}", methods=["GET", "POST"])
-async def webhook(
-    kind: str, bot_slug: str, channel_id: str, request: Request, background: BackgroundTasks,
+PATH = "/webhooks/{kind}/{bot_slug}/{channel_id}"
+
+
+async def _webhook(
+    kind: str,
+    bot_slug: str,
+    channel_id: str,
+    request: Request,
+    background: BackgroundTasks,
+    channels: ChannelService,
+) -> Response:
+    incoming = WebhookRequest(
+        request.method, dict(request.headers), dict(request.query_params), await read_body(request)
+    )
+    answer = await channels.handle(kind, bot_slug, channel_id, incoming, background)
+    return Response(
+        answer.body, status_code=answer.status, media_type=answer.media_type, background=background
+    )
+
+
+@router.get(PATH)
+async def webhook_setup(
+    kind: str,
+    bot_slug: str,
+    channel_id: str,
+    request: Request,
+    background: BackgroundTasks,
     channels: ChannelsDep,
 ) -> Response:
-    """Receive a platform's webhook: verify, persist, answer 2xx at once, reply in the background."""
-    incoming = WebhookRequest(request.method, dict(request.headers), dict(request.query_params),
-                              await read_body(request))
-    answer = await channels.handle(kind, bot_slug, channel_id, incoming, background)
-    return Response(answer.body, status_code=answer.status, media_type=answer.media_type, background=background)
+    """Answer a platform's setup handshake (Meta hub.challenge, WeChat echostr)."""
+    return await _webhook(kind, bot_slug, channel_id, request, background, channels)
+
+
+@router.post(PATH)
+async def webhook(
+    kind: str,
+    bot_slug: str,
+    channel_id: str,
+    request: Request,
+    background: BackgroundTasks,
+    channels: ChannelsDep,
+) -> Response:
+    """Receive a platform's webhook: verify, persist, answer 2xx now, reply later."""
+    return await _webhook(kind, bot_slug, channel_id, request, background, channels)

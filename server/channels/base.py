@@ -100,7 +100,7 @@ class Channel(Protocol):
         """The reply as the HTTP answer (WeChat), or None when it must be sent through the API."""
 
     async def send(self, reply: OutboundReply) -> bool:
-        """Deliver a reply once through the platform's API (retries on 5xx, 429, transport errors)."""
+        """Deliver a reply once via the platform's API (retrying 5xx, 429, transport errors)."""
 
 
 class BaseChannel:
@@ -142,8 +142,10 @@ class BaseChannel:
         known = {*cls.required, *cls.optional, "public_url"}
         unknown = sorted(set(config) - known)
         if unknown:
-            raise BadRequest(f"unknown {cls.kind} setting(s) {', '.join(unknown)}; "
-                             f"valid: {', '.join(sorted(known))}")
+            raise BadRequest(
+                f"unknown {cls.kind} setting(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(known))}"
+            )
 
     async def send(self, reply: OutboundReply) -> bool:
         """Deliver a reply at most once; False when it was already sent (or is being sent).
@@ -192,7 +194,9 @@ class BaseChannel:
 
     def format(self, reply: OutboundReply) -> str:
         """The reply text with a numbered "Sources" list, cut to the platform's limit."""
-        return format_text(reply.text, reply.citations, self.config.get("public_url", ""), self.max_chars)
+        return format_text(
+            reply.text, reply.citations, self.config.get("public_url", ""), self.max_chars
+        )
 
 
 def json_body(body: bytes) -> dict[str, Any]:
@@ -216,7 +220,9 @@ def same(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-def format_text(text: str, citations: list[dict[str, Any]], public_url: str = "", limit: int = 4000) -> str:
+def format_text(
+    text: str, citations: list[dict[str, Any]], public_url: str = "", limit: int = 4000
+) -> str:
     """Append citations as a numbered Sources list (platforms without a links UI); cut to limit."""
     lines = []
     for c in citations:
@@ -249,8 +255,10 @@ def channel_class(kind: str) -> type[BaseChannel]:
 
     load_builtins()
     if kind not in CHANNELS:
-        raise BadRequest(f"unknown channel kind {kind!r}; valid kinds: {', '.join(sorted(CHANNELS))}",
-                         code="unknown_channel_kind")
+        raise BadRequest(
+            f"unknown channel kind {kind!r}; valid kinds: {', '.join(sorted(CHANNELS))}",
+            code="unknown_channel_kind",
+        )
     return CHANNELS[kind]
 
 

@@ -14,8 +14,19 @@ from server.channels.base import channel_class
 from server.errors import BadRequest, Conflict
 from server.tables import ChannelConfig
 
-SHOWN = frozenset({"api_base", "graph_version", "public_url", "reply_url", "bot_user_id", "appid",
-                   "passive_seconds", "window_seconds", "reply_in_thread"})
+SHOWN = frozenset(
+    {
+        "api_base",
+        "graph_version",
+        "public_url",
+        "reply_url",
+        "bot_user_id",
+        "appid",
+        "passive_seconds",
+        "window_seconds",
+        "reply_in_thread",
+    }
+)
 
 
 @dataclass
@@ -46,8 +57,9 @@ def parse_sets(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def add_channel(engine: Engine, bot_slug: str, kind: str, name: str,
-                settings: dict[str, Any]) -> tuple[ChannelInfo, dict[str, str]]:
+def add_channel(
+    engine: Engine, bot_slug: str, kind: str, name: str, settings: dict[str, Any]
+) -> tuple[ChannelInfo, dict[str, str]]:
     """Store a channel for a bot after checking its settings.
 
     Args:
@@ -66,7 +78,9 @@ def add_channel(engine: Engine, bot_slug: str, kind: str, name: str,
     cls.check_config(config)
     with Session(engine, expire_on_commit=False) as session:
         bot = store.get_bot(session, bot_slug)
-        taken = select(ChannelConfig).where(ChannelConfig.bot_id == bot.id, ChannelConfig.name == name)
+        taken = select(ChannelConfig).where(
+            ChannelConfig.bot_id == bot.id, ChannelConfig.name == name
+        )
         if session.exec(taken).first():
             raise Conflict(f"bot {bot_slug!r} already has a channel named {name!r}")
         # secrets are stored as plain JSON for now; encryption at rest is a later issue
@@ -88,4 +102,6 @@ def list_channels(engine: Engine, bot_slug: str) -> list[ChannelInfo]:
 def info(row: ChannelConfig, bot_slug: str) -> ChannelInfo:
     """The public view of a stored channel."""
     masked = {k: (str(v) if k in SHOWN else "***") for k, v in sorted(row.config.items())}
-    return ChannelInfo(row.id, row.kind, row.name, row.enabled, webhook_path(row.kind, bot_slug, row.id), masked)
+    return ChannelInfo(
+        row.id, row.kind, row.name, row.enabled, webhook_path(row.kind, bot_slug, row.id), masked
+    )

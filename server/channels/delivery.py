@@ -23,7 +23,9 @@ class SendError(FrontdeskError):
     code = "channel_send_failed"
     status = 502
 
-    def __init__(self, message: str, retryable: bool = False, http_status: int | None = None) -> None:
+    def __init__(
+        self, message: str, retryable: bool = False, http_status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.http_status = http_status
@@ -43,7 +45,9 @@ class RetryPolicy:
             return min(float(retry_after), self.max_delay)
         if self.base_delay <= 0:
             return 0.0
-        return min(self.base_delay * 2 ** (attempt - 1), self.max_delay) * (0.5 + random.random() / 2)
+        return min(self.base_delay * 2 ** (attempt - 1), self.max_delay) * (
+            0.5 + random.random() / 2
+        )
 
 
 async def call(
@@ -75,8 +79,10 @@ async def call(
         else:
             if response.status_code not in RETRY_STATUSES:
                 if response.status_code >= 400:
-                    raise SendError(f"{what} answered HTTP {response.status_code}: {_short(response)}",
-                                    http_status=response.status_code)
+                    raise SendError(
+                        f"{what} answered HTTP {response.status_code}: {_short(response)}",
+                        http_status=response.status_code,
+                    )
                 return response
             problem = f"HTTP {response.status_code}"
             retry_after = response.headers.get("retry-after")

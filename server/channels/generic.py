@@ -45,7 +45,10 @@ class GenericChannel(BaseChannel):
         """Check the timestamp window, then the HMAC over `{timestamp}.{body}`."""
         timestamp = request.header("x-frontdesk-timestamp")
         self.check_fresh(timestamp, float(self.config["window_seconds"]))
-        if not same(sign(self.secret("secret"), timestamp, request.body), request.header("x-frontdesk-signature")):
+        if not same(
+            sign(self.secret("secret"), timestamp, request.body),
+            request.header("x-frontdesk-signature"),
+        ):
             raise SignatureError("bad X-Frontdesk-Signature")
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage]:
@@ -54,29 +57,52 @@ class GenericChannel(BaseChannel):
         items = payload.get("messages") if "messages" in payload else [payload]
         if not isinstance(items, list):
             raise BadRequest("messages must be a list")
-        return [self._message(m) for m in items if isinstance(m, dict) and isinstance(m.get("text"), str)]
+        return [
+            self._message(m)
+            for m in items
+            if isinstance(m, dict) and isinstance(m.get("text"), str)
+        ]
 
     def _message(self, item: dict[str, Any]) -> InboundMessage:
         if not item.get("id") or not item.get("user"):
             raise BadRequest("each message needs an id and a user")
         return InboundMessage(
-            bot=self.bot, channel=self.kind, user_id=str(item["user"]), message_id=str(item["id"]),
-            text=item["text"], locale=item.get("locale"), address={"user": str(item["user"])},
+            bot=self.bot,
+            channel=self.kind,
+            user_id=str(item["user"]),
+            message_id=str(item["id"]),
+            text=item["text"],
+            locale=item.get("locale"),
+            address={"user": str(item["user"])},
         )
 
     async def post(self, reply: OutboundReply) -> None:
         """POST the signed reply to reply_url (nothing to do when none is configured)."""
         if not self.config.get("reply_url"):
             return
-        body = json.dumps({
-            "reply_id": reply.reply_id, "reply_to": reply.to.message_id, "user": reply.to.address["user"],
-            "text": reply.text, "citations": reply.citations,
-        }, ensure_ascii=False).encode()
+        body = json.dumps(
+            {
+                "reply_id": reply.reply_id,
+                "reply_to": reply.to.message_id,
+                "user": reply.to.address["user"],
+                "text": reply.text,
+                "citations": reply.citations,
+            },
+            ensure_ascii=False,
+        ).encode()
         timestamp = str(int(self.clock()))
         headers = {
-            "Content-Type": "application/json", "X-Frontdesk-Timestamp": timestamp,
+            "Content-Type": "application/json",
+            "X-Frontdesk-Timestamp": timestamp,
             "X-Frontdesk-Signature": sign(self.secret("secret"), timestamp, body),
             "X-Frontdesk-Delivery": reply.reply_id,
         }
-        await call(self.http, "POST", str(self.config["reply_url"]), content=body, headers=headers,
-                   policy=self.retry, what="generic reply_url")
+        await call(
+            self.http,
+            "POST",
+            str(self.config["reply_url"]),
+            content=body,
+            headers=headers,
+            policy=self.retry,
+            what="generic reply_url",
+        )

@@ -32,7 +32,7 @@ class LineChannel(BaseChannel):
     max_chars = 5000
 
     def verify(self, request: WebhookRequest) -> None:
-        """X-Line-Signature = base64(HMAC-SHA256(channel_secret, raw body)): the only guard LINE offers."""
+        """X-Line-Signature = base64(HMAC-SHA256(channel_secret, raw body)): LINE's only guard."""
         digest = hmac.new(self.secret("channel_secret"), request.body, hashlib.sha256).digest()
         if not same(base64.b64encode(digest).decode(), request.header("x-line-signature")):
             raise SignatureError("bad X-Line-Signature")
@@ -46,11 +46,16 @@ class LineChannel(BaseChannel):
                 continue  # follow, unfollow, postback, stickers, images…
             source = event.get("source") or {}
             to = source.get("groupId") or source.get("roomId") or source.get("userId")
-            out.append(InboundMessage(
-                bot=self.bot, channel=self.kind, user_id=str(source.get("userId") or to),
-                message_id=str(message["id"]), text=str(message.get("text", "")),
-                address={"reply_token": event.get("replyToken"), "to": to},
-            ))
+            out.append(
+                InboundMessage(
+                    bot=self.bot,
+                    channel=self.kind,
+                    user_id=str(source.get("userId") or to),
+                    message_id=str(message["id"]),
+                    text=str(message.get("text", "")),
+                    address={"reply_token": event.get("replyToken"), "to": to},
+                )
+            )
         return out
 
     async def post(self, reply: OutboundReply) -> None:
@@ -60,19 +65,33 @@ class LineChannel(BaseChannel):
         token = reply.to.address.get("reply_token")
         if token and self.clock() - reply.to.received_at < REPLY_TOKEN_SECONDS:
             try:
-                await call(self.http, "POST", f"{self.config['api_base']}/v2/bot/message/reply", headers=headers,
-                           json={"replyToken": token, "messages": messages}, policy=self.retry,
-                           what="line reply")
+                await call(
+                    self.http,
+                    "POST",
+                    f"{self.config['api_base']}/v2/bot/message/reply",
+                    headers=headers,
+                    json={"replyToken": token, "messages": messages},
+                    policy=self.retry,
+                    what="line reply",
+                )
                 return
             except SendError as exc:
                 if exc.retryable:
                     raise
         # the retry key makes LINE drop a second push of the same reply
-        headers["X-Line-Retry-Key"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"frontdesk:{reply.reply_id}"))
+        headers["X-Line-Retry-Key"] = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"frontdesk:{reply.reply_id}")
+        )
         try:
-            await call(self.http, "POST", f"{self.config['api_base']}/v2/bot/message/push", headers=headers,
-                       json={"to": reply.to.address["to"], "messages": messages}, policy=self.retry,
-                       what="line push")
+            await call(
+                self.http,
+                "POST",
+                f"{self.config['api_base']}/v2/bot/message/push",
+                headers=headers,
+                json={"to": reply.to.address["to"], "messages": messages},
+                policy=self.retry,
+                what="line push",
+            )
         except SendError as exc:
             if exc.http_status != 409:  # 409: LINE already accepted this retry key
                 raise

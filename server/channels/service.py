@@ -1,4 +1,4 @@
-"""Runs webhooks: find the channel, verify, persist each message, answer and send in the background."""
+"""Runs webhooks: find the channel, verify, persist each message, answer and send later."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ import re
 import httpx
 from fastapi import BackgroundTasks
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from server import store
-from server.channels.base import BaseChannel, InboundMessage, OutboundReply, WebhookAnswer, WebhookRequest
+from server.channels.base import (
+    BaseChannel,
+    InboundMessage,
+    OutboundReply,
+    WebhookAnswer,
+    WebhookRequest,
+)
 from server.channels.base import create_channel as build_channel
 from server.channels.delivery import RetryPolicy, SendError
 from server.chat import ChatService
@@ -43,8 +49,15 @@ class DbDeliveries:
                 session.rollback()
             retry = (
                 update(ChannelDelivery)
-                .where(col(ChannelDelivery.message_id) == reply_id, col(ChannelDelivery.status) == "failed")
-                .values(status="sending", attempts=col(ChannelDelivery.attempts) + 1, updated_at=utcnow())
+                .where(
+                    col(ChannelDelivery.message_id) == reply_id,
+                    col(ChannelDelivery.status) == "failed",
+                )
+                .values(
+                    status="sending",
+                    attempts=col(ChannelDelivery.attempts) + 1,
+                    updated_at=utcnow(),
+                )
             )
             taken = session.exec(retry).rowcount == 1  # type: ignore[call-overload]
             session.commit()
@@ -54,7 +67,8 @@ class DbDeliveries:
         """Record sent or failed (with a short reason, never a secret-bearing URL)."""
         with Session(self.engine) as session:
             session.exec(  # type: ignore[call-overload]
-                update(ChannelDelivery).where(col(ChannelDelivery.message_id) == reply_id)
+                update(ChannelDelivery)
+                .where(col(ChannelDelivery.message_id) == reply_id)
                 .values(status="sent" if ok else "failed", error=error, updated_at=utcnow())
             )
             session.commit()
@@ -84,8 +98,12 @@ def install_redaction() -> None:
 class ChannelService:
     """The webhooks' logic; one per app, built in the channels router's lifespan."""
 
-    def __init__(self, chat: ChatService, http: httpx.AsyncClient | None = None,
-                 retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.chat = chat
         self.engine = chat.services.engine
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
@@ -99,22 +117,41 @@ class ChannelService:
         await self.http.aclose()
 
     def lookup(self, kind: str, bot_slug: str, channel_id: str) -> tuple[Bot, BaseChannel]:
-        """The bot and its enabled channel named in the URL, or NotFound (one message for all cases)."""
+        """The bot and its enabled channel named in the URL, else NotFound (one message for all)."""
         with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(ChannelConfig, channel_id)
             bot = session.get(Bot, row.bot_id) if row else None
-        if row is None or bot is None or not row.enabled or row.kind != kind or bot.slug != bot_slug:
+        if (
+            row is None
+            or bot is None
+            or not row.enabled
+            or row.kind != kind
+            or bot.slug != bot_slug
+        ):
             raise NotFound("no such channel", code="unknown_channel")
         fingerprint = hashlib.sha256(json.dumps(row.config, sort_keys=True).encode()).hexdigest()
-        cached = self._channels.get(row.id)
-        if cached is None or cached[0] != fingerprint:  # built once; rebuilt when its config changes
-            channel = build_channel(kind, row.config, bot=bot.slug, http=self.http, retry=self.retry,
-                                    deliveries=self.deliveries, channel_id=row.id)
+        cached = self._channels.get(row.id)  # built once; rebuilt when its config changes
+        if cached is None or cached[0] != fingerprint:
+            channel = build_channel(
+                kind,
+                row.config,
+                bot=bot.slug,
+                http=self.http,
+                retry=self.retry,
+                deliveries=self.deliveries,
+                channel_id=row.id,
+            )
             cached = self._channels[row.id] = (fingerprint, channel)
         return bot, cached[1]
 
-    async def handle(self, kind: str, bot_slug: str, channel_id: str, request: WebhookRequest,
-                     background: BackgroundTasks) -> WebhookAnswer:
+    async def handle(
+        self,
+        kind: str,
+        bot_slug: str,
+        channel_id: str,
+        request: WebhookRequest,
+        background: BackgroundTasks,
+    ) -> WebhookAnswer:
         """Verify, answer a handshake, or persist the messages and schedule their answers.
 
         Returns:
@@ -126,7 +163,9 @@ class ChannelService:
         if answer is not None:
             return answer
         if request.method != "POST":
-            raise FrontdeskError("webhooks deliver messages with POST", code="method_not_allowed", status=405)
+            raise FrontdeskError(
+                "webhooks deliver messages with POST", code="method_not_allowed", status=405
+            )
         pending = []
         for message in channel.parse(request):
             stored = self.persist(bot, message)
@@ -144,7 +183,9 @@ class ChannelService:
             background.add_task(self.answer, bot, conversation, channel, message)
         return channel.ack(request)
 
-    def persist(self, bot: Bot, message: InboundMessage) -> tuple[Conversation, store.Received] | None:
+    def persist(
+        self, bot: Bot, message: InboundMessage
+    ) -> tuple[Conversation, store.Received] | None:
         """Store the customer message (idempotent by platform message id) before any model runs."""
         text = message.text.strip()[: self.chat.services.settings.max_message_chars]
         if not text:
@@ -152,8 +193,12 @@ class ChannelService:
         with Session(self.engine, expire_on_commit=False) as session:
             query = (
                 select(Conversation)
-                .where(Conversation.bot_id == bot.id, Conversation.channel == message.channel,
-                       Conversation.external_user_id == message.user_id, Conversation.status != "resolved")
+                .where(
+                    Conversation.bot_id == bot.id,
+                    Conversation.channel == message.channel,
+                    Conversation.external_user_id == message.user_id,
+                    Conversation.status != "resolved",
+                )
                 .order_by(col(Conversation.updated_at).desc())
             )
             conversation = session.exec(query).first() or store.start_conversation(
@@ -167,28 +212,37 @@ class ChannelService:
         outcome = await self.chat.turn(bot, conversation, message.text, message.message_id)
         return outcome.reply
 
-    async def answer(self, bot: Bot, conversation: Conversation, channel: BaseChannel,
-                     message: InboundMessage) -> None:
+    async def answer(
+        self, bot: Bot, conversation: Conversation, channel: BaseChannel, message: InboundMessage
+    ) -> None:
         """Background task: answer one message and send the reply."""
         reply = await self.turn(bot, conversation, message)
         await self.deliver(channel, message, reply)
 
     async def deliver(self, channel: BaseChannel, message: InboundMessage, reply: Message) -> None:
-        """Send a stored reply through the channel, at most once; failures are logged, not raised."""
+        """Send a stored reply through the channel, at most once; failures are logged."""
         outbound = OutboundReply(reply.id, message, reply.text, list(reply.citations or []))
         try:
             await channel.send(outbound)
         except SendError as exc:
             log.warning("could not send reply %s on %s: %s", reply.id, channel.kind, exc.message)
 
-    async def _passive(self, bot: Bot, channel: BaseChannel, request: WebhookRequest,
-                       pending: tuple[Conversation, InboundMessage], background: BackgroundTasks) -> WebhookAnswer:
+    async def _passive(
+        self,
+        bot: Bot,
+        channel: BaseChannel,
+        request: WebhookRequest,
+        pending: tuple[Conversation, InboundMessage],
+        background: BackgroundTasks,
+    ) -> WebhookAnswer:
         conversation, message = pending
         task = asyncio.create_task(self.turn(bot, conversation, message))
         done, _ = await asyncio.wait({task}, timeout=channel.passive_timeout)
         if task in done:
             reply = task.result()
-            passive = channel.passive(OutboundReply(reply.id, message, reply.text, list(reply.citations or [])))
+            passive = channel.passive(
+                OutboundReply(reply.id, message, reply.text, list(reply.citations or []))
+            )
             if passive is not None and self.deliveries.claim(reply.id, channel.channel_id):
                 self.deliveries.finish(reply.id, True)  # it travels in this HTTP answer
                 return passive

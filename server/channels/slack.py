@@ -1,4 +1,4 @@
-"""Slack Events API: v0 signatures, url_verification, message/app_mention events, chat.postMessage."""
+"""Slack Events API: v0 signatures, url_verification, message/app_mention, chat.postMessage."""
 
 from __future__ import annotations
 
@@ -47,13 +47,21 @@ class SlackChannel(BaseChannel):
         return None
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage]:
-        """User-written `message` and `app_mention` events; bots (ourselves included) are ignored."""
+        """User-written `message` and `app_mention` events; bots (us included) are ignored."""
         payload = json_body(request.body)
         event = payload.get("event") or {}
-        if payload.get("type") != "event_callback" or event.get("type") not in ("message", "app_mention"):
+        if payload.get("type") != "event_callback" or event.get("type") not in (
+            "message",
+            "app_mention",
+        ):
             return []
         user = event.get("user")
-        if event.get("bot_id") or event.get("subtype") or not user or not isinstance(event.get("text"), str):
+        if (
+            event.get("bot_id")
+            or event.get("subtype")
+            or not user
+            or not isinstance(event.get("text"), str)
+        ):
             return []  # bot messages, edits, joins, deletions…
         if user == self.config.get("bot_user_id"):
             return []
@@ -62,11 +70,19 @@ class SlackChannel(BaseChannel):
             return []
         channel = event.get("channel", "")
         # message and app_mention events of one message share channel + ts: one stored message
-        return [InboundMessage(
-            bot=self.bot, channel=self.kind, user_id=f"{channel}/{user}",
-            message_id=f"{channel}:{event.get('ts')}", text=text,
-            address={"channel": channel, "thread_ts": event.get("thread_ts") or event.get("ts")},
-        )]
+        return [
+            InboundMessage(
+                bot=self.bot,
+                channel=self.kind,
+                user_id=f"{channel}/{user}",
+                message_id=f"{channel}:{event.get('ts')}",
+                text=text,
+                address={
+                    "channel": channel,
+                    "thread_ts": event.get("thread_ts") or event.get("ts"),
+                },
+            )
+        ]
 
     async def post(self, reply: OutboundReply) -> None:
         """chat.postMessage into the channel (in the thread when reply_in_thread is set)."""
@@ -74,8 +90,14 @@ class SlackChannel(BaseChannel):
         if self.config.get("reply_in_thread"):
             body["thread_ts"] = reply.to.address["thread_ts"]
         headers = {"Authorization": f"Bearer {self.config['bot_token']}"}
-        response = await call(self.http, "POST", f"{self.config['api_base']}/chat.postMessage", json=body,
-                              headers=headers, policy=self.retry, what="slack chat.postMessage")
+        response = await call(
+            self.http,
+            "POST",
+            f"{self.config['api_base']}/chat.postMessage",
+            json=body,
+            headers=headers,
+            policy=self.retry,
+            what="slack chat.postMessage",
+        )
         if not response.json().get("ok"):
             raise SendError(f"slack chat.postMessage refused: {response.json().get('error')}")
-

@@ -42,16 +42,24 @@ class TelegramChannel(BaseChannel):
         if sender.get("is_bot") or "update_id" not in update:
             return []
         chat_id = message.get("chat", {}).get("id")
-        return [InboundMessage(
-            bot=self.bot, channel=self.kind, user_id=str(sender.get("id", chat_id)),
-            message_id=str(update["update_id"]), text=message["text"],
-            locale=sender.get("language_code"), address={"chat_id": chat_id},
-        )]
+        return [
+            InboundMessage(
+                bot=self.bot,
+                channel=self.kind,
+                user_id=str(sender.get("id", chat_id)),
+                message_id=str(update["update_id"]),
+                text=message["text"],
+                locale=sender.get("language_code"),
+                address={"chat_id": chat_id},
+            )
+        ]
 
     async def post(self, reply: OutboundReply) -> None:
         """Call sendMessage for the chat the message came from."""
         url = f"{self.config['api_base']}/bot{self.config['bot_token']}/sendMessage"
         body = {"chat_id": reply.to.address["chat_id"], "text": self.format(reply)}
-        response = await call(self.http, "POST", url, json=body, policy=self.retry, what="telegram sendMessage")
+        response = await call(
+            self.http, "POST", url, json=body, policy=self.retry, what="telegram sendMessage"
+        )
         if not response.json().get("ok"):
             raise SendError(f"telegram sendMessage refused: {response.text[:200]}")

@@ -59,20 +59,29 @@ class WeChatChannel(BaseChannel):
     def __init__(self, config: Any, **options: Any) -> None:
         super().__init__(config, **options)
         key = str(self.config.get("encoding_aes_key") or "")
-        self.crypto = WeChatCrypto(str(self.config["token"]), key, str(self.config["appid"])) if key else None
+        self.crypto = (
+            WeChatCrypto(str(self.config["token"]), key, str(self.config["appid"])) if key else None
+        )
         self.passive_timeout = float(self.config["passive_seconds"])
         self._access_token: tuple[str, float] | None = None
 
     def verify(self, request: WebhookRequest) -> None:
         """`signature` = sha1(sorted token, timestamp, nonce); in safe mode also `msg_signature`."""
         q = request.query
-        expected = sha1_signature(str(self.config["token"]), q.get("timestamp", ""), q.get("nonce", ""))
+        expected = sha1_signature(
+            str(self.config["token"]), q.get("timestamp", ""), q.get("nonce", "")
+        )
         if not same(expected, q.get("signature", "")):
             raise SignatureError("bad WeChat signature")
         self.check_fresh(q.get("timestamp", ""), 300)
         if request.method == "POST" and q.get("encrypt_type") == "aes":
             crypto = self._crypto()
-            crypto.check(q.get("msg_signature", ""), q["timestamp"], q.get("nonce", ""), self._encrypted(request))
+            crypto.check(
+                q.get("msg_signature", ""),
+                q["timestamp"],
+                q.get("nonce", ""),
+                self._encrypted(request),
+            )
 
     def handshake(self, request: WebhookRequest) -> WebhookAnswer | None:
         """The setup GET: echo echostr (already verified by its signature)."""
@@ -84,16 +93,30 @@ class WeChatChannel(BaseChannel):
         """A text message, or a voice message with speech recognition; events are ignored."""
         fields = self._fields(request)
         kind = fields.get("MsgType")
-        text = fields.get("Content") if kind == "text" else fields.get("Recognition") if kind == "voice" else None
+        text = (
+            fields.get("Content")
+            if kind == "text"
+            else fields.get("Recognition")
+            if kind == "voice"
+            else None
+        )
         if not text or not fields.get("MsgId"):
             return []  # subscribe/unsubscribe/menu events, images, voice without recognition…
-        return [InboundMessage(
-            bot=self.bot, channel=self.kind, user_id=fields["FromUserName"], message_id=fields["MsgId"],
-            text=text, address={
-                "openid": fields["FromUserName"], "account": fields.get("ToUserName", ""),
-                "aes": request.query.get("encrypt_type") == "aes", "nonce": request.query.get("nonce", ""),
-            },
-        )]
+        return [
+            InboundMessage(
+                bot=self.bot,
+                channel=self.kind,
+                user_id=fields["FromUserName"],
+                message_id=fields["MsgId"],
+                text=text,
+                address={
+                    "openid": fields["FromUserName"],
+                    "account": fields.get("ToUserName", ""),
+                    "aes": request.query.get("encrypt_type") == "aes",
+                    "nonce": request.query.get("nonce", ""),
+                },
+            )
+        ]
 
     def ack(self, request: WebhookRequest) -> WebhookAnswer:
         """`success`: WeChat then waits for no passive reply and does not retry."""
@@ -102,21 +125,35 @@ class WeChatChannel(BaseChannel):
     def passive(self, reply: OutboundReply) -> WebhookAnswer:
         """The reply as a passive XML answer (To/From swapped), encrypted in safe mode."""
         to = reply.to.address
-        xml = (f"<xml><ToUserName>{cdata(to['openid'])}</ToUserName><FromUserName>{cdata(to['account'])}"
-               f"</FromUserName><CreateTime>{int(self.clock())}</CreateTime><MsgType>{cdata('text')}</MsgType>"
-               f"<Content>{cdata(self.format(reply))}</Content></xml>")
+        xml = (
+            f"<xml><ToUserName>{cdata(to['openid'])}</ToUserName><FromUserName>{cdata(to['account'])}"
+            f"</FromUserName><CreateTime>{int(self.clock())}</CreateTime><MsgType>{cdata('text')}</MsgType>"
+            f"<Content>{cdata(self.format(reply))}</Content></xml>"
+        )
         if to.get("aes"):
-            xml = self._crypto().envelope(xml, to.get("nonce") or "frontdesk", str(int(self.clock())))
+            xml = self._crypto().envelope(
+                xml, to.get("nonce") or "frontdesk", str(int(self.clock()))
+            )
         return WebhookAnswer(body=xml, media_type="application/xml")
 
     async def post(self, reply: OutboundReply) -> None:
         """Send through the customer-service message API (within 48 h of the user's message)."""
-        body = {"touser": reply.to.address["openid"], "msgtype": "text", "text": {"content": self.format(reply)}}
+        body = {
+            "touser": reply.to.address["openid"],
+            "msgtype": "text",
+            "text": {"content": self.format(reply)},
+        }
         for fresh in (False, True):
             token = await self._token(refresh=fresh)
-            response = await call(self.http, "POST", f"{self.config['api_base']}/cgi-bin/message/custom/send",
-                                  params={"access_token": token}, json=body, policy=self.retry,
-                                  what="wechat custom/send")
+            response = await call(
+                self.http,
+                "POST",
+                f"{self.config['api_base']}/cgi-bin/message/custom/send",
+                params={"access_token": token},
+                json=body,
+                policy=self.retry,
+                what="wechat custom/send",
+            )
             errcode = response.json().get("errcode", 0)
             if errcode == 0:
                 return
@@ -128,14 +165,26 @@ class WeChatChannel(BaseChannel):
         """The cached access_token, fetched again when expired or refused."""
         if self._access_token and not refresh and self._access_token[1] > time.time():
             return self._access_token[0]
-        params = {"grant_type": "client_credential", "appid": self.config["appid"],
-                  "secret": self.config["appsecret"]}
-        response = await call(self.http, "GET", f"{self.config['api_base']}/cgi-bin/token", params=params,
-                              policy=self.retry, what="wechat token")
+        params = {
+            "grant_type": "client_credential",
+            "appid": self.config["appid"],
+            "secret": self.config["appsecret"],
+        }
+        response = await call(
+            self.http,
+            "GET",
+            f"{self.config['api_base']}/cgi-bin/token",
+            params=params,
+            policy=self.retry,
+            what="wechat token",
+        )
         data = response.json()
         if "access_token" not in data:
             raise SendError(f"wechat token refused: errcode {data.get('errcode')}")
-        self._access_token = (data["access_token"], time.time() + int(data.get("expires_in", 7200)) - 300)
+        self._access_token = (
+            data["access_token"],
+            time.time() + int(data.get("expires_in", 7200)) - 300,
+        )
         return data["access_token"]
 
     def _crypto(self) -> WeChatCrypto:

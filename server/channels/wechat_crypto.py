@@ -44,12 +44,16 @@ class WeChatCrypto:
         return Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16]))
 
     def encrypt(self, text: str, random16: bytes | None = None) -> str:
-        """Base64 of AES-CBC(16 random bytes + 4-byte big-endian length + text + appid), padded to 32."""
+        """Base64 AES-CBC of 16 random bytes + 4-byte big-endian length + text + appid (pad 32)."""
         raw = text.encode()
-        plain = (random16 or os.urandom(16)) + struct.pack(">I", len(raw)) + raw + self.appid.encode()
+        plain = (
+            (random16 or os.urandom(16)) + struct.pack(">I", len(raw)) + raw + self.appid.encode()
+        )
         pad = BLOCK - len(plain) % BLOCK
         encryptor = self._cipher().encryptor()
-        return base64.b64encode(encryptor.update(plain + bytes([pad]) * pad) + encryptor.finalize()).decode()
+        return base64.b64encode(
+            encryptor.update(plain + bytes([pad]) * pad) + encryptor.finalize()
+        ).decode()
 
     def decrypt(self, encrypted: str) -> str:
         """The text inside an envelope; refuses bad padding or another account's appid."""
@@ -64,7 +68,7 @@ class WeChatCrypto:
             raise SignatureError("bad padding in Encrypt field")
         plain = plain[:-pad]
         (length,) = struct.unpack(">I", plain[16:20])
-        text, appid = plain[20:20 + length], plain[20 + length:]
+        text, appid = plain[20 : 20 + length], plain[20 + length :]
         if appid.decode(errors="replace") != self.appid:
             raise SignatureError("Encrypt field is for another appid")
         return text.decode()
@@ -80,5 +84,7 @@ class WeChatCrypto:
         timestamp = timestamp or str(int(time.time()))
         encrypted = self.encrypt(xml)
         signature = sha1_signature(self.token, timestamp, nonce, encrypted)
-        return (f"<xml><Encrypt>{cdata(encrypted)}</Encrypt><MsgSignature>{cdata(signature)}</MsgSignature>"
-                f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>")
+        return (
+            f"<xml><Encrypt>{cdata(encrypted)}</Encrypt><MsgSignature>{cdata(signature)}</MsgSignature>"
+            f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>"
+        )

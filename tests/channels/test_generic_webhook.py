@@ -13,19 +13,28 @@ from server.errors import BadRequest
 from tests.channels.helpers import NOW, FakePlatform, make, post, reply_to
 
 CONFIG = {"secret": "whsec", "reply_url": "https://app.example/frontdesk/replies"}
-BODY = json.dumps({"id": "evt-1", "user": "customer-7", "text": "Where is my order?", "locale": "en"}).encode()
+BODY = json.dumps(
+    {"id": "evt-1", "user": "customer-7", "text": "Where is my order?", "locale": "en"}
+).encode()
 
 
 def headers(body: bytes = BODY, secret: str = "whsec", timestamp: int = int(NOW)) -> dict[str, str]:
-    return {"X-Frontdesk-Timestamp": str(timestamp), "X-Frontdesk-Signature": sign(secret.encode(), str(timestamp), body)}
+    return {
+        "X-Frontdesk-Timestamp": str(timestamp),
+        "X-Frontdesk-Signature": sign(secret.encode(), str(timestamp), body),
+    }
 
 
 def test_signature_accepted_and_rejected() -> None:
     channel = make("generic", CONFIG)
     channel.verify(post(BODY, headers()))
-    for body, hdrs in ((BODY, headers(secret="nope")), (BODY + b" ", headers()),
-                       (BODY, headers(timestamp=int(NOW) - 301)), (BODY, headers(timestamp=int(NOW) + 400)),
-                       (BODY, {})):
+    for body, hdrs in (
+        (BODY, headers(secret="nope")),
+        (BODY + b" ", headers()),
+        (BODY, headers(timestamp=int(NOW) - 301)),
+        (BODY, headers(timestamp=int(NOW) + 400)),
+        (BODY, {}),
+    ):
         with pytest.raises(SignatureError):
             channel.verify(post(body, hdrs))
 
@@ -34,7 +43,11 @@ def test_single_and_batched_messages_are_parsed() -> None:
     channel = make("generic", CONFIG)
     [message] = channel.parse(post(BODY))
     assert (message.user_id, message.message_id, message.text, message.locale) == (
-        "customer-7", "evt-1", "Where is my order?", "en")
+        "customer-7",
+        "evt-1",
+        "Where is my order?",
+        "en",
+    )
     batch = {"messages": [json.loads(BODY), {"id": "evt-2", "user": "c", "type": "typing"}]}
     assert len(channel.parse(post(batch))) == 1
     with pytest.raises(BadRequest):
@@ -47,8 +60,16 @@ def test_reply_is_signed_with_a_stable_delivery_id() -> None:
     [message] = channel.parse(post(BODY))
     asyncio.run(channel.send(reply_to(message, "On its way.", reply_id="msg_9")))
     [request] = platform.requests
-    assert str(request.url) == CONFIG["reply_url"] and request.headers["x-frontdesk-delivery"] == "msg_9"
+    assert (
+        str(request.url) == CONFIG["reply_url"]
+        and request.headers["x-frontdesk-delivery"] == "msg_9"
+    )
     timestamp = request.headers["x-frontdesk-timestamp"]
     assert request.headers["x-frontdesk-signature"] == sign(b"whsec", timestamp, request.content)
-    assert json.loads(request.content) == {"reply_id": "msg_9", "reply_to": "evt-1", "user": "customer-7",
-                                           "text": "On its way.", "citations": []}
+    assert json.loads(request.content) == {
+        "reply_id": "msg_9",
+        "reply_to": "evt-1",
+        "user": "customer-7",
+        "text": "On its way.",
+        "citations": [],
+    }

@@ -16,19 +16,32 @@ from tests.channels.helpers import NOW, FakePlatform, make, post, reply_to
 
 CONFIG = {"channel_secret": "line-secret", "channel_access_token": "line-token"}
 # A text message event as in the Messaging API reference.
-BODY = json.dumps({
-    "destination": "xxxxxxxxxx",
-    "events": [{
-        "type": "message", "message": {"type": "text", "id": "14353798921116", "text": "Hello, world"},
-        "timestamp": 1625665242211, "source": {"type": "user", "userId": "U80696558e1aa831"},
-        "replyToken": "757913772c4646b784d4b7ce46d12671", "mode": "active",
-        "webhookEventId": "01FZ74A0TDDPYRVKNK77XKC3ZR", "deliveryContext": {"isRedelivery": False},
-    }, {
-        "type": "follow", "timestamp": 1625665242214, "source": {"type": "user", "userId": "U80696558e1aa831"},
-        "replyToken": "bb173f4d9cf64aed9d408ab4e36339ad", "mode": "active",
-        "webhookEventId": "01FZ74ASS536FW97EX38NKCZQK", "deliveryContext": {"isRedelivery": False},
-    }],
-}).encode()
+BODY = json.dumps(
+    {
+        "destination": "xxxxxxxxxx",
+        "events": [
+            {
+                "type": "message",
+                "message": {"type": "text", "id": "14353798921116", "text": "Hello, world"},
+                "timestamp": 1625665242211,
+                "source": {"type": "user", "userId": "U80696558e1aa831"},
+                "replyToken": "757913772c4646b784d4b7ce46d12671",
+                "mode": "active",
+                "webhookEventId": "01FZ74A0TDDPYRVKNK77XKC3ZR",
+                "deliveryContext": {"isRedelivery": False},
+            },
+            {
+                "type": "follow",
+                "timestamp": 1625665242214,
+                "source": {"type": "user", "userId": "U80696558e1aa831"},
+                "replyToken": "bb173f4d9cf64aed9d408ab4e36339ad",
+                "mode": "active",
+                "webhookEventId": "01FZ74ASS536FW97EX38NKCZQK",
+                "deliveryContext": {"isRedelivery": False},
+            },
+        ],
+    }
+).encode()
 
 
 def sign(body: bytes, secret: str = "line-secret") -> dict[str, str]:
@@ -39,7 +52,11 @@ def sign(body: bytes, secret: str = "line-secret") -> dict[str, str]:
 def test_signature_accepted_and_rejected() -> None:
     channel = make("line", CONFIG)
     channel.verify(post(BODY, sign(BODY)))
-    for body, headers in ((BODY, sign(BODY, "wrong")), (BODY.replace(b"Hello", b"Howdy"), sign(BODY)), (BODY, {})):
+    for body, headers in (
+        (BODY, sign(BODY, "wrong")),
+        (BODY.replace(b"Hello", b"Howdy"), sign(BODY)),
+        (BODY, {}),
+    ):
         with pytest.raises(SignatureError):
             channel.verify(post(body, headers))
 
@@ -47,8 +64,11 @@ def test_signature_accepted_and_rejected() -> None:
 def test_text_event_parsed_follow_ignored_and_console_check_empty() -> None:
     channel = make("line", CONFIG)
     [message] = channel.parse(post(BODY))
-    assert (message.user_id, message.message_id, message.text) == ("U80696558e1aa831", "14353798921116",
-                                                                   "Hello, world")
+    assert (message.user_id, message.message_id, message.text) == (
+        "U80696558e1aa831",
+        "14353798921116",
+        "Hello, world",
+    )
     assert channel.parse(post({"destination": "xxxxxxxxxx", "events": []})) == []
 
 
@@ -61,13 +81,20 @@ def test_fresh_message_uses_the_reply_api() -> None:
     [request] = platform.requests
     assert str(request.url) == "https://api.line.me/v2/bot/message/reply"
     assert request.headers["authorization"] == "Bearer line-token"
-    assert platform.bodies() == [{"replyToken": "757913772c4646b784d4b7ce46d12671",
-                                  "messages": [{"type": "text", "text": "Hello!"}]}]
+    assert platform.bodies() == [
+        {
+            "replyToken": "757913772c4646b784d4b7ce46d12671",
+            "messages": [{"type": "text", "text": "Hello!"}],
+        }
+    ]
 
 
 def test_expired_token_falls_back_to_push_with_a_stable_retry_key() -> None:
-    platform = FakePlatform(httpx.Response(400, json={"message": "Invalid reply token"}), httpx.Response(500),
-                            default={})
+    platform = FakePlatform(
+        httpx.Response(400, json={"message": "Invalid reply token"}),
+        httpx.Response(500),
+        default={},
+    )
     channel = make("line", CONFIG, platform)
     [message] = channel.parse(post(BODY))
     message.received_at = NOW
@@ -79,7 +106,9 @@ def test_expired_token_falls_back_to_push_with_a_stable_retry_key() -> None:
 
 
 def test_push_already_accepted_counts_as_sent() -> None:
-    platform = FakePlatform(httpx.Response(409, json={"message": "The retry key is already accepted"}))
+    platform = FakePlatform(
+        httpx.Response(409, json={"message": "The retry key is already accepted"})
+    )
     channel = make("line", CONFIG, platform)
     [message] = channel.parse(post(BODY))
     message.received_at = NOW - 3600  # reply token long expired: push directly

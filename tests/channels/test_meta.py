@@ -14,29 +14,84 @@ CONFIG = {"app_secret": "app-secret", "verify_token": "vt-123", "access_token": 
 # WhatsApp Cloud API "text message received" notification, from Meta's webhook examples.
 WHATSAPP = {
     "object": "whatsapp_business_account",
-    "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-        "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}],
-        "messages": [{"from": "16505551234", "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
-                      "timestamp": "1749416383", "type": "text", "text": {"body": "Does it come in another color?"}}],
-    }}]}],
+    "entry": [
+        {
+            "id": "102290129340398",
+            "changes": [
+                {
+                    "field": "messages",
+                    "value": {
+                        "messaging_product": "whatsapp",
+                        "metadata": {
+                            "display_phone_number": "15550783881",
+                            "phone_number_id": "106540352242922",
+                        },
+                        "contacts": [
+                            {"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}
+                        ],
+                        "messages": [
+                            {
+                                "from": "16505551234",
+                                "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",  # noqa: E501
+                                "timestamp": "1749416383",
+                                "type": "text",
+                                "text": {"body": "Does it come in another color?"},
+                            }
+                        ],
+                    },
+                }
+            ],
+        }
+    ],
 }
 STATUS = {
     "object": "whatsapp_business_account",
-    "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-        "statuses": [{"id": "wamid.X", "status": "delivered", "timestamp": "1750263773", "recipient_id": "1"}],
-    }}]}],
+    "entry": [
+        {
+            "id": "102290129340398",
+            "changes": [
+                {
+                    "field": "messages",
+                    "value": {
+                        "messaging_product": "whatsapp",
+                        "metadata": {
+                            "display_phone_number": "15550783881",
+                            "phone_number_id": "106540352242922",
+                        },
+                        "statuses": [
+                            {
+                                "id": "wamid.X",
+                                "status": "delivered",
+                                "timestamp": "1750263773",
+                                "recipient_id": "1",
+                            }
+                        ],
+                    },
+                }
+            ],
+        }
+    ],
 }
 # Messenger `messages` webhook event, from the Messenger Platform reference.
 MESSENGER = {
     "object": "page",
-    "entry": [{"id": "PAGE-ID", "time": 1458692752478, "messaging": [{
-        "sender": {"id": "USER-PSID"}, "recipient": {"id": "PAGE-ID"}, "timestamp": 1762902671,
-        "message": {"mid": "mid.1457764197618:41d102a3e1ae206a38", "text": "hello, world!"},
-    }]}],
+    "entry": [
+        {
+            "id": "PAGE-ID",
+            "time": 1458692752478,
+            "messaging": [
+                {
+                    "sender": {"id": "USER-PSID"},
+                    "recipient": {"id": "PAGE-ID"},
+                    "timestamp": 1762902671,
+                    "message": {
+                        "mid": "mid.1457764197618:41d102a3e1ae206a38",
+                        "text": "hello, world!",
+                    },
+                }
+            ],
+        }
+    ],
 }
 
 
@@ -56,8 +111,11 @@ def test_signature_accepted_and_rejected() -> None:
     channel = make("meta", CONFIG)
     request = post(WHATSAPP)
     channel.verify(post(request.body, sign(request.body)))
-    for headers, body in ((sign(request.body, "other"), request.body), (sign(request.body), request.body + b" "),
-                          ({}, request.body)):
+    for headers, body in (
+        (sign(request.body, "other"), request.body),
+        (sign(request.body), request.body + b" "),
+        ({}, request.body),
+    ):
         with pytest.raises(SignatureError):
             channel.verify(post(body, headers))
 
@@ -74,9 +132,24 @@ def test_messenger_text_is_parsed_and_echoes_ignored() -> None:
     channel = make("meta", CONFIG)
     [message] = channel.parse(post(MESSENGER))
     assert (message.user_id, message.message_id, message.text) == (
-        "fb:USER-PSID", "mid.1457764197618:41d102a3e1ae206a38", "hello, world!")
-    echo = {**MESSENGER, "entry": [{**MESSENGER["entry"][0], "messaging": [{
-        **MESSENGER["entry"][0]["messaging"][0], "message": {"mid": "m2", "text": "hi", "is_echo": True}}]}]}
+        "fb:USER-PSID",
+        "mid.1457764197618:41d102a3e1ae206a38",
+        "hello, world!",
+    )
+    echo = {
+        **MESSENGER,
+        "entry": [
+            {
+                **MESSENGER["entry"][0],
+                "messaging": [
+                    {
+                        **MESSENGER["entry"][0]["messaging"][0],
+                        "message": {"mid": "m2", "text": "hi", "is_echo": True},
+                    }
+                ],
+            }
+        ],
+    }
     assert channel.parse(post(echo)) == []
 
 
@@ -89,10 +162,18 @@ def test_send_requests_for_whatsapp_and_messenger() -> None:
     asyncio.run(channel.send(reply_to(fb, "Hi!", reply_id="r2")))
     urls = [str(r.url) for r in platform.requests]
     assert urls == ["https://graph.facebook.com/v21.0/106540352242922/messages"] * 2 + [
-        "https://graph.facebook.com/v21.0/me/messages"]
+        "https://graph.facebook.com/v21.0/me/messages"
+    ]
     assert all(r.headers["authorization"] == "Bearer EAAG-token" for r in platform.requests)
-    assert platform.bodies()[1] == {"messaging_product": "whatsapp", "recipient_type": "individual",
-                                    "to": "16505551234", "type": "text",
-                                    "text": {"preview_url": False, "body": "Yes, in blue."}}
-    assert platform.bodies()[2] == {"recipient": {"id": "USER-PSID"}, "messaging_type": "RESPONSE",
-                                    "message": {"text": "Hi!"}}
+    assert platform.bodies()[1] == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "16505551234",
+        "type": "text",
+        "text": {"preview_url": False, "body": "Yes, in blue."},
+    }
+    assert platform.bodies()[2] == {
+        "recipient": {"id": "USER-PSID"},
+        "messaging_type": "RESPONSE",
+        "message": {"text": "Hi!"},
+    }

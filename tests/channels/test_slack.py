@@ -13,30 +13,49 @@ from tests.channels.helpers import NOW, FakePlatform, make, post, reply_to
 
 # Slack's "Verifying requests" walk-through: this secret, timestamp and body give this signature.
 DOC_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-DOC_BODY = ("token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
-            "&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
-            "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgc"
-            "ZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c")
+DOC_BODY = (
+    "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+    "&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+    "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgc"
+    "ZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+)
 DOC_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
 CONFIG = {"signing_secret": DOC_SECRET, "bot_token": "xoxb-1-2-3", "bot_user_id": "UBOT"}
 # An Events API `message.im` delivery, as in Slack's event reference.
 EVENT = {
-    "token": "one-long-verification-token", "team_id": "T061EG9R6", "api_app_id": "A0PNCHHK2",
-    "event": {"type": "message", "channel": "D024BE91L", "user": "U2147483697",
-              "text": "Hello hello can you hear me?", "ts": "1355517523.000005",
-              "event_ts": "1355517523.000005", "channel_type": "im"},
-    "type": "event_callback", "authed_teams": ["T061EG9R6"], "event_id": "Ev0PV52K21", "event_time": 1355517523,
+    "token": "one-long-verification-token",
+    "team_id": "T061EG9R6",
+    "api_app_id": "A0PNCHHK2",
+    "event": {
+        "type": "message",
+        "channel": "D024BE91L",
+        "user": "U2147483697",
+        "text": "Hello hello can you hear me?",
+        "ts": "1355517523.000005",
+        "event_ts": "1355517523.000005",
+        "channel_type": "im",
+    },
+    "type": "event_callback",
+    "authed_teams": ["T061EG9R6"],
+    "event_id": "Ev0PV52K21",
+    "event_time": 1355517523,
 }
 
 
 def signed(body: str, secret: str = DOC_SECRET, timestamp: str = str(int(NOW))) -> dict[str, str]:
-    return {"X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": "v0=" + hmac_hex(secret.encode(), f"v0:{timestamp}:{body}".encode())}
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": "v0=" + hmac_hex(secret.encode(), f"v0:{timestamp}:{body}".encode()),
+    }
 
 
 def test_documented_signature_is_accepted() -> None:
-    make("slack", CONFIG).verify(post(DOC_BODY, {"X-Slack-Request-Timestamp": "1531420618",
-                                                  "X-Slack-Signature": DOC_SIGNATURE}))
+    make("slack", CONFIG).verify(
+        post(
+            DOC_BODY,
+            {"X-Slack-Request-Timestamp": "1531420618", "X-Slack-Signature": DOC_SIGNATURE},
+        )
+    )
 
 
 @pytest.mark.parametrize("case", ["wrong secret", "tampered body", "stale timestamp", "missing"])
@@ -56,8 +75,10 @@ def test_bad_signatures_are_rejected(case: str) -> None:
 
 
 def test_url_verification_challenge_is_echoed() -> None:
-    body = ('{"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "challenge": '
-            '"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}')
+    body = (
+        '{"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "challenge": '
+        '"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}'
+    )
     channel = make("slack", CONFIG)
     request = post(body, signed(body))
     channel.verify(request)
@@ -68,20 +89,29 @@ def test_message_event_is_parsed_and_mention_stripped() -> None:
     channel = make("slack", CONFIG)
     [message] = channel.parse(post(EVENT))
     assert (message.user_id, message.message_id, message.text) == (
-        "D024BE91L/U2147483697", "D024BE91L:1355517523.000005", "Hello hello can you hear me?")
-    mention = {**EVENT, "event_id": "Ev2", "event": {**EVENT["event"], "type": "app_mention",
-                                                     "text": "<@UBOT> where is my order?"}}
+        "D024BE91L/U2147483697",
+        "D024BE91L:1355517523.000005",
+        "Hello hello can you hear me?",
+    )
+    mention = {
+        **EVENT,
+        "event_id": "Ev2",
+        "event": {**EVENT["event"], "type": "app_mention", "text": "<@UBOT> where is my order?"},
+    }
     [again] = channel.parse(post(mention))
     assert again.text == "where is my order?"
     assert again.message_id == message.message_id  # the same message: one stored customer message
 
 
-@pytest.mark.parametrize("event", [
-    {"bot_id": "B123", "user": "UBOT"},
-    {"user": "UBOT"},
-    {"subtype": "message_changed"},
-    {"type": "reaction_added"},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"bot_id": "B123", "user": "UBOT"},
+        {"user": "UBOT"},
+        {"subtype": "message_changed"},
+        {"type": "reaction_added"},
+    ],
+)
 def test_bots_edits_and_other_events_are_ignored(event: dict) -> None:
     payload = {**EVENT, "event": {**EVENT["event"], **event}}
     assert make("slack", CONFIG).parse(post(payload)) == []
@@ -95,8 +125,12 @@ def test_post_message_request_and_refusal() -> None:
     [request] = platform.requests
     assert str(request.url) == "https://slack.com/api/chat.postMessage"
     assert request.headers["authorization"] == "Bearer xoxb-1-2-3"
-    assert platform.bodies() == [{"channel": "D024BE91L", "text": "Hello!", "thread_ts": "1355517523.000005"}]
-    refusing = make("slack", CONFIG, FakePlatform(default={"ok": False, "error": "channel_not_found"}))
+    assert platform.bodies() == [
+        {"channel": "D024BE91L", "text": "Hello!", "thread_ts": "1355517523.000005"}
+    ]
+    refusing = make(
+        "slack", CONFIG, FakePlatform(default={"ok": False, "error": "channel_not_found"})
+    )
     with pytest.raises(SendError, match="channel_not_found"):
         asyncio.run(refusing.send(reply_to(message, reply_id="r2")))
 

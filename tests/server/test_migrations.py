@@ -25,7 +25,7 @@ def assert_schema_matches_models(engine: Engine) -> None:
     assert diff == [], diff
     names = set(inspect(engine).get_table_names())
     assert {"tenant", "user", "bot", "conversation", "message", "document", "chunk", "intent",
-            "intentexample", "replyrule", "feedback", "alembic_version"} <= names
+            "intentexample", "replyrule", "feedback", "channelconfig", "channeldelivery", "alembic_version"} <= names
 
 
 def test_sqlite_migrations_match_the_models(tmp_path) -> None:

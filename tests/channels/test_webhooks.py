@@ -1,0 +1,227 @@
+"""The webhook routes end to end on the demo deployment, with the platforms' send APIs faked."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from server.api.channels import get_channels
+from server.channels.base import hmac_hex
+from server.channels.configs import add_channel
+from server.channels.service import ChannelService
+from server.channels.wechat_crypto import sha1_signature
+from server.tables import ChannelDelivery, Conversation, Message
+from tests.channels.helpers import FAST, FakePlatform
+
+pytestmark = pytest.mark.slow  # the demo deployment loads the packaged models once per session
+
+
+@pytest.fixture()
+def platform(client: TestClient) -> Iterator[FakePlatform]:
+    """Every platform's send API, faked; the app's channel service talks to it."""
+    fake = FakePlatform(default={"ok": True, "result": {}, "errcode": 0})
+    service = ChannelService(client.app.state.chat, http=fake.client(), retry=FAST)
+    client.app.dependency_overrides[get_channels] = lambda: service
+    yield fake
+    client.app.dependency_overrides.clear()
+
+
+def channel(demo_services, kind: str, **settings: str) -> str:  # type: ignore[no-untyped-def]
+    """A new channel of the demo bot; its webhook path."""
+    info, _ = add_channel(
+        demo_services.engine, "demo", kind, f"{kind}-{uuid.uuid4().hex[:8]}", settings
+    )
+    return info.path
+
+
+def update(user: int, update_id: int, text: str) -> dict:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id % 1000,
+            "date": int(time.time()),
+            "text": text,
+            "chat": {"id": user, "type": "private", "first_name": "Ada"},
+            "from": {"id": user, "is_bot": False, "first_name": "Ada", "language_code": "en"},
+        },
+    }
+
+
+def stored(demo_services, kind: str, user: str) -> list[Message]:  # type: ignore[no-untyped-def]
+    with Session(demo_services.engine) as session:
+        query = (
+            select(Message)
+            .join(Conversation)
+            .where(Conversation.channel == kind, Conversation.external_user_id == user)
+        )
+        return list(session.exec(query.order_by(Message.created_at)).all())
+
+
+def test_signed_telegram_update_is_answered_once_even_when_redelivered(
+    client: TestClient, demo_services, platform: FakePlatform
+) -> None:  # type: ignore[no-untyped-def]
+    path = channel(demo_services, "telegram", bot_token="42:TOKEN", secret_token="s3cret-token")
+    user = int(uuid.uuid4().int % 10**9)
+    body = update(user, 700001, "How long does shipping take?")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+    first = client.post(path, json=body, headers=headers)
+    assert first.status_code == 200 and first.text == "ok"
+    customer, reply = stored(demo_services, "telegram", str(user))
+    assert (
+        customer.role == "customer"
+        and customer.client_id == "700001"
+        and reply.reply_to == customer.id
+    )
+    assert "business days" in reply.text
+    [send] = platform.requests
+    assert str(send.url) == "https://api.telegram.org/bot42:TOKEN/sendMessage"
+    sent = json.loads(send.content)
+    assert (
+        sent["chat_id"] == user
+        and sent["text"].startswith(reply.text)
+        and "Sources:" in sent["text"]
+    )
+
+    again = client.post(path, json=body, headers=headers)  # Telegram redelivers the same update
+    assert again.status_code == 200
+    assert len(stored(demo_services, "telegram", str(user))) == 2 and len(platform.requests) == 1
+
+
+def test_failed_send_is_retried_on_redelivery_only(
+    client: TestClient, demo_services, platform: FakePlatform
+) -> None:  # type: ignore[no-untyped-def]
+    path = channel(demo_services, "telegram", bot_token="42:TOKEN", secret_token="tok")
+    platform.script = [
+        httpx.Response(500),
+        httpx.Response(500),
+        httpx.Response(500),
+    ]  # all 3 attempts fail
+    user = int(uuid.uuid4().int % 10**9)
+    body = update(user, 700002, "hi")
+    client.post(path, json=body, headers={"X-Telegram-Bot-Api-Secret-Token": "tok"})
+    customer, reply = stored(demo_services, "telegram", str(user))
+    with Session(demo_services.engine) as session:
+        delivery = session.exec(
+            select(ChannelDelivery).where(ChannelDelivery.message_id == reply.id)
+        ).one()
+    assert delivery.status == "failed" and "42:TOKEN" not in (delivery.error or "")
+    client.post(path, json=body, headers={"X-Telegram-Bot-Api-Secret-Token": "tok"})
+    assert len(platform.requests) == 4 and len(stored(demo_services, "telegram", str(user))) == 2
+    client.post(path, json=body, headers={"X-Telegram-Bot-Api-Secret-Token": "tok"})
+    assert len(platform.requests) == 4  # sent now: a third delivery sends nothing
+
+
+def test_bad_secret_and_unknown_channels_are_refused(
+    client: TestClient, demo_services, platform: FakePlatform
+) -> None:  # type: ignore[no-untyped-def]
+    path = channel(demo_services, "telegram", bot_token="42:TOKEN", secret_token="right")
+    user = int(uuid.uuid4().int % 10**9)
+    refused = client.post(
+        path, json=update(user, 1, "hi"), headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "bad_signature"
+    assert "right" not in refused.text and stored(demo_services, "telegram", str(user)) == []
+    kind, bot, channel_id = path.split("/")[2:]
+    for wrong in (
+        f"/webhooks/slack/{bot}/{channel_id}",
+        f"/webhooks/{kind}/other/{channel_id}",
+        f"/webhooks/{kind}/{bot}/ch_nope",
+    ):
+        answer = client.post(wrong, json={}, headers={"X-Telegram-Bot-Api-Secret-Token": "right"})
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "unknown_channel"
+    assert client.get(path).status_code == 403  # a GET without the secret header
+    assert platform.requests == []
+
+
+def test_meta_and_slack_handshakes(
+    client: TestClient, demo_services, platform: FakePlatform
+) -> None:  # type: ignore[no-untyped-def]
+    meta = channel(demo_services, "meta", app_secret="as", verify_token="vt", access_token="at")
+    ok = client.get(
+        meta, params={"hub.mode": "subscribe", "hub.verify_token": "vt", "hub.challenge": "8675309"}
+    )
+    assert ok.status_code == 200 and ok.text == "8675309"
+    assert (
+        client.get(
+            meta, params={"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"}
+        ).status_code
+        == 403
+    )
+    slack = channel(demo_services, "slack", signing_secret="ss", bot_token="xoxb")
+    body = '{"type": "url_verification", "challenge": "abc123", "token": "t"}'
+    ts = str(int(time.time()))
+    signature = "v0=" + hmac_hex(b"ss", f"v0:{ts}:{body}".encode())
+    answer = client.post(
+        slack,
+        content=body,
+        headers={
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature,
+            "Content-Type": "application/json",
+        },
+    )
+    assert answer.status_code == 200 and answer.text == "abc123"
+
+
+def wechat_post(
+    client: TestClient, path: str, openid: str, msg_id: str, text: str
+) -> httpx.Response:
+    ts, nonce = str(int(time.time())), "n1"
+    body = (
+        f"<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content>"
+        f"<MsgId>{msg_id}</MsgId></xml>"
+    )
+    query = {
+        "signature": sha1_signature("wxtoken", ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "openid": openid,
+    }
+    return client.post(
+        path, params=query, content=body.encode(), headers={"Content-Type": "text/xml"}
+    )
+
+
+def test_wechat_passive_reply_in_time_and_customer_service_api_when_late(
+    client: TestClient, demo_services, platform: FakePlatform
+) -> None:  # type: ignore[no-untyped-def]
+    patient = channel(
+        demo_services,
+        "wechat",
+        token="wxtoken",
+        appid="wxappid",
+        appsecret="sec",
+        passive_seconds="60",
+    )
+    openid = f"o{uuid.uuid4().hex[:10]}"
+    answer = wechat_post(client, patient, openid, "900001", "How long does shipping take?")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith(
+        "application/xml"
+    )
+    assert "<ToUserName><![CDATA[" + openid in answer.text and "business days" in answer.text
+    assert platform.requests == []  # the reply travelled in the HTTP answer
+
+    hasty = channel(
+        demo_services,
+        "wechat",
+        token="wxtoken",
+        appid="wxappid",
+        appsecret="sec",
+        passive_seconds="0.001",
+    )
+    platform.script = [httpx.Response(200, json={"access_token": "AT", "expires_in": 7200})]
+    late = wechat_post(client, hasty, openid + "x", "900002", "How long does shipping take?")
+    assert late.text == "success"
+    token, send = platform.requests
+    assert (
+        send.url.path == "/cgi-bin/message/custom/send" and send.url.params["access_token"] == "AT"
+    )
+    assert "business days" in json.loads(send.content)["text"]["content"]
