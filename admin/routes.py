@@ -48,7 +48,10 @@ def conversations(slug: str, request: Request, user: CurrentUser, session: Sessi
     """The bot's latest conversations."""
     bot = tenant_bot(session, user, slug)
     items = session.exec(
-        select(Conversation).where(Conversation.bot_id == bot.id).order_by(col(Conversation.updated_at).desc()).limit(200)
+        select(Conversation)
+        .where(Conversation.bot_id == bot.id)
+        .order_by(col(Conversation.updated_at).desc())
+        .limit(200)
     ).all()
     return render(request, "conversations.html", user=user, bot=bot, conversations=items)
 
@@ -66,17 +69,18 @@ def transcript(conversation_id: str, request: Request, user: CurrentUser, sessio
     return render(request, "transcript.html", user=user, bot=bot, conversation=conversation, messages=messages)
 
 
-def knowledge_page(
-    request: Request, user: User, session: Session, bot: Bot, **extra: object
-) -> HTMLResponse:
+def knowledge_page(request: Request, user: User, session: Session, bot: Bot, **extra: object) -> HTMLResponse:
     """The knowledge page: the upload form, the last upload's results, the documents."""
-    documents = session.exec(
-        select(Document).where(Document.bot_id == bot.id).order_by(Document.title)
-    ).all()
+    documents = session.exec(select(Document).where(Document.bot_id == bot.id).order_by(Document.title)).all()
     return render(
-        request, "knowledge.html", user=user, bot=bot, documents=documents,
+        request,
+        "knowledge.html",
+        user=user,
+        bot=bot,
+        documents=documents,
         max_upload_mb=request.app.state.settings.max_upload_mb,
-        accept=",".join(sorted(LOADERS)), **extra,
+        accept=",".join(sorted(LOADERS)),
+        **extra,
     )
 
 

@@ -39,9 +39,7 @@ def run_config(name: str, rows: list[dict[str, str]], misses: bool) -> dict:
     from server.settings import Settings
 
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(
-            _env_file=None, data_dir=Path(folder), knowledge=KnowledgeSettings(**CONFIGS[name])
-        )
+        settings = Settings(_env_file=None, data_dir=Path(folder), knowledge=KnowledgeSettings(**CONFIGS[name]))
         services = Services.open(settings)
         try:
             seed_demo(services.runtimes)
@@ -87,7 +85,9 @@ def main() -> None:
     base = results[0]
     for r in results:
         r["p50_vs_dense"] = ratio(r["turn_ms_p50"], base["turn_ms_p50"])
-    print_table(results, ["config", "n", "phrase_in_answer", "cites_expected_doc", "turn_ms_p50", "turn_ms_p95", "p50_vs_dense"])
+    print_table(
+        results, ["config", "n", "phrase_in_answer", "cites_expected_doc", "turn_ms_p50", "turn_ms_p95", "p50_vs_dense"]
+    )
     json_line({"bench": "answers_demo", "machine": machine(), "results": results})
 
 

@@ -18,7 +18,9 @@ class BotProfile:
     name: str
     persona: str = ""
     greeting: str = ""
-    fallback: str = "I'm sorry, I couldn't find that in our help center. Would you like me to connect you with a person?"
+    fallback: str = (
+        "I'm sorry, I couldn't find that in our help center. Would you like me to connect you with a person?"
+    )
 
 
 @dataclass

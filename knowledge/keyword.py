@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-
 from functools import cache
 from types import ModuleType
 
@@ -19,8 +18,49 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\W_\u3400-\u9fff\uf900-\ufaff]+", re.UNICODE)
 STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i if in is it my of on or our the this to "
-    "was what when where which who why will with you your me we us".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "the",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "me",
+        "we",
+        "us",
+    ]
 )
 
 

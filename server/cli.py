@@ -148,7 +148,7 @@ def bots_list(as_json: JsonOpt = False) -> None:
 
 @kb_app.command("ingest")
 def kb_ingest(bot: BotOpt, paths: Annotated[list[Path], typer.Argument(help="Files or folders.")]) -> None:
-    """Add documents (Markdown, text, HTML) to a bot's knowledge base."""
+    """Add documents (Markdown, text, HTML, PDF, DOCX, CSV/XLSX FAQ tables) to a bot's knowledge."""
     from server.ingest import IngestResult, expand_paths, ingest_paths
     from server.store import get_bot
 
@@ -160,6 +160,7 @@ def kb_ingest(bot: BotOpt, paths: Annotated[list[Path], typer.Argument(help="Fil
             fail(f"no such file or folder: {', '.join(missing)}")
         total = len(expand_paths(paths))
         with typer.progressbar(length=total, label="Ingesting", file=sys.stderr) as bar:
+
             def step(_: IngestResult) -> None:
                 bar.update(1)
 
@@ -190,7 +191,8 @@ def kb_search(
         print_json({"query": query, "confident": result.confident, "hits": [h.to_dict() for h in result.hits]})
         return
     for n, hit in enumerate(result.hits, 1):
-        where = f"{hit.chunk.title} > {hit.chunk.section}" if hit.chunk.section else hit.chunk.title
+        chunk = hit.chunk
+        where = f"{chunk.title} > {chunk.section}" if chunk.section not in ("", chunk.title) else chunk.title
         typer.echo(f"{n}. [{hit.score:.3f}] {where}\n   {' '.join(hit.chunk.text.split())[:200]}")
 
 
@@ -218,7 +220,9 @@ def intents_train(bot: BotOpt, data: Annotated[Path, typer.Option("--data", help
 
 
 @intents_app.command("eval")
-def intents_eval(bot: BotOpt, data: Annotated[Path, typer.Option("--data", help="CSV file.")], as_json: JsonOpt = False) -> None:
+def intents_eval(
+    bot: BotOpt, data: Annotated[Path, typer.Option("--data", help="CSV file.")], as_json: JsonOpt = False
+) -> None:
     """Evaluate a bot's intent model on a labelled CSV."""
     from server.intent_training import evaluate_bot
 
@@ -248,10 +252,17 @@ def chat(bot: BotOpt, message: str, as_json: JsonOpt = False) -> None:
         outcome = asyncio.run(ChatService(svc).turn(bot_row, conversation, message, None))
     reply = outcome.reply
     if as_json:
-        print_json({
-            "conversation_id": conversation.id, "message_id": outcome.customer.id, "reply": reply.text,
-            "citations": reply.citations, "intent": reply.intent, "fallback": reply.fallback, "trace": reply.trace,
-        })
+        print_json(
+            {
+                "conversation_id": conversation.id,
+                "message_id": outcome.customer.id,
+                "reply": reply.text,
+                "citations": reply.citations,
+                "intent": reply.intent,
+                "fallback": reply.fallback,
+                "trace": reply.trace,
+            }
+        )
         return
     typer.echo(reply.text)
     for c in reply.citations:
@@ -259,7 +270,9 @@ def chat(bot: BotOpt, message: str, as_json: JsonOpt = False) -> None:
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def bench(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Benchmark script in bench/, without .py")]) -> None:
+def bench(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Benchmark script in bench/, without .py")]
+) -> None:
     """Run a benchmark from bench/ (extra arguments are passed on)."""
     import runpy
 

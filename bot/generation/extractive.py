@@ -48,9 +48,7 @@ def join_units(units: list[str]) -> str:
     for unit in units:
         if not text:
             text = unit
-        elif text.endswith(":"):
-            text = f"{text} {unit}"
-        elif re.search(r"[.!?。！？]$", text):
+        elif text.endswith(":") or re.search(r"[.!?。！？]$", text):
             text = f"{text} {unit}"
         else:
             text = f"{text}; {unit}"

@@ -63,7 +63,9 @@ class LocalGenerator:
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
-        sampling = {"do_sample": True, "temperature": request.temperature} if request.temperature > 0 else {"do_sample": False}
+        sampling = (
+            {"do_sample": True, "temperature": request.temperature} if request.temperature > 0 else {"do_sample": False}
+        )
         errors: list[BaseException] = []
 
         def run() -> None:

@@ -7,7 +7,6 @@ from fastapi.responses import FileResponse, HTMLResponse
 from sqlmodel import select
 
 from knowledge.chunking import slugify, split_sections
-
 from server import store
 from server.api.deps import SessionDep
 from server.errors import NotFound
@@ -31,10 +30,12 @@ def article(bot_slug: str, doc_slug: str, request: Request, session: SessionDep)
     if document is None:
         raise NotFound(f"no document {doc_slug!r}")
     sections = [
-        {"anchor": slugify(sec.path[-1]) if sec.path else "", "heading": sec.path[-1] if sec.path else "", "text": sec.text}
+        {
+            "anchor": slugify(sec.path[-1]) if sec.path else "",
+            "heading": sec.path[-1] if sec.path else "",
+            "text": sec.text,
+        }
         for sec in split_sections(document.text, document.title)
     ]
     templates = request.app.state.templates
-    return templates.TemplateResponse(
-        request, "article.html", {"bot": bot, "document": document, "sections": sections}
-    )
+    return templates.TemplateResponse(request, "article.html", {"bot": bot, "document": document, "sections": sections})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -112,10 +113,9 @@ class ChatSocket:
             await self._try_send_error("internal", "something went wrong; your message is saved", frame.id)
 
     async def _try_send_error(self, code: str, message: str, reply_to: str) -> None:
-        try:
+        # If the customer left, the message and its outcome are stored all the same.
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await self.error(code, message, reply_to)
-        except (WebSocketDisconnect, RuntimeError):
-            pass  # the customer left; the message and its outcome are stored
 
     async def hello(self, frame: HelloFrame) -> None:
         """Start a conversation, or resume one and send its history."""
@@ -125,12 +125,14 @@ class ChatSocket:
             else:
                 self.conversation = store.start_conversation(session, self.bot, "web", frame.user_id, frame.locale)
             history = store.history(session, self.conversation.id)
-        await self.send({
-            "type": "ready",
-            "conversation_id": self.conversation.id,
-            "bot": BotPublic.of(self.bot).model_dump(),
-            "history": [MessagePublic.of(m).model_dump(mode="json") for m in history],
-        })
+        await self.send(
+            {
+                "type": "ready",
+                "conversation_id": self.conversation.id,
+                "bot": BotPublic.of(self.bot).model_dump(),
+                "history": [MessagePublic.of(m).model_dump(mode="json") for m in history],
+            }
+        )
 
     async def message(self, frame: MessageFrame, cancel: threading.Event) -> None:
         """Persist, acknowledge, stream the reply, send the final frame."""
@@ -140,9 +142,14 @@ class ChatSocket:
         conversation = self.conversation
 
         async def acked(message: Message) -> None:
-            await self.send({
-                "type": "ack", "id": frame.id, "message_id": message.id, "conversation_id": conversation.id,
-            })
+            await self.send(
+                {
+                    "type": "ack",
+                    "id": frame.id,
+                    "message_id": message.id,
+                    "conversation_id": conversation.id,
+                }
+            )
 
         async def chunk(piece: str) -> None:
             await self.stream({"type": "chunk", "reply_to": frame.id, "text": piece}, cancel)
@@ -156,10 +163,17 @@ class ChatSocket:
         if cancel.is_set():
             return  # superseded by a newer message or the customer left: the reply is stored
         reply = outcome.reply
-        await self.send({
-            "type": "final", "reply_to": frame.id, "message_id": reply.id, "text": reply.text,
-            "citations": reply.citations, "intent": reply.intent, "fallback": reply.fallback,
-        })
+        await self.send(
+            {
+                "type": "final",
+                "reply_to": frame.id,
+                "message_id": reply.id,
+                "text": reply.text,
+                "citations": reply.citations,
+                "intent": reply.intent,
+                "fallback": reply.fallback,
+            }
+        )
 
 
 def _describe(exc: ValidationError, raw: str) -> tuple[str, str, str | None]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bot.grounding import check, citations_for
 from tests.fakes import make_hit
 

@@ -31,7 +31,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     exe = Path(sys.executable).with_name("frontdesk")
     log = (data / "server.log").open("w")
     proc = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=data, env=env, stdout=log, stderr=subprocess.STDOUT
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=data,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300

@@ -14,7 +14,24 @@ from bot.generation.local import LocalGenerator
 from bot.types import BotProfile
 from knowledge.types import ChunkRecord, Hit
 
-WORDS = "standard shipping takes 3-5 business days express 1-2 returns within 30 the a is of to".split()
+WORDS = [
+    "standard",
+    "shipping",
+    "takes",
+    "3-5",
+    "business",
+    "days",
+    "express",
+    "1-2",
+    "returns",
+    "within",
+    "30",
+    "the",
+    "a",
+    "is",
+    "of",
+    "to",
+]
 TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -40,9 +57,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer.save_pretrained(folder)
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        eos_token_id=vocab["<|end|>"], pad_token_id=vocab["[PAD]"],
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=vocab["<|end|>"],
+        pad_token_id=vocab["[PAD]"],
     )
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder
@@ -51,8 +74,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def request(**kwargs) -> GenerationRequest:  # type: ignore[no-untyped-def]
     chunk = ChunkRecord(1, "d", "Standard shipping takes 3-5 business days.", "Shipping", "", "", "/kb/x")
     return GenerationRequest(
-        question="how long does shipping take", passages=[Hit(chunk, 0.9, 0.1, 0, 0)],
-        bot=BotProfile("demo", "Demo"), **kwargs,
+        question="how long does shipping take",
+        passages=[Hit(chunk, 0.9, 0.1, 0, 0)],
+        bot=BotProfile("demo", "Demo"),
+        **kwargs,
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from knowledge.base import KnowledgeBase
 from knowledge.config import KnowledgeSettings
 from knowledge.errors import ModelNotFound
-from knowledge.rerank import Relevance, Reranker, resolve_reranker_path
+from knowledge.rerank import LEXICAL_WEIGHT, Relevance, Reranker, resolve_reranker_path
 from tests.fakes import HashEmbedder
 
 
@@ -46,15 +46,16 @@ def filled_kb(tmp_path: Path, reranker: WordReranker | None, **settings: object)
     return kb
 
 
-def test_relevance_without_a_reranker_is_the_cosine() -> None:
+def test_relevance_without_a_reranker_is_cosine_plus_keyword_overlap() -> None:
     embedder = HashEmbedder()
     relevance = Relevance(embedder, None)
 
-    scores = relevance("free shipping", ["shipping is free", "opening hours"])
+    scores = relevance("free shipping", ["shipping is free", "opening hours", "free gifts"])
 
-    vectors = embedder.encode(["free shipping", "shipping is free", "opening hours"])
-    np.testing.assert_allclose(scores, vectors[1:] @ vectors[0], atol=1e-6)
-    assert scores[0] == pytest.approx(1.0, abs=1e-5)
+    vectors = embedder.encode(["free shipping", "shipping is free", "opening hours", "free gifts"])
+    overlap = np.array([1.0, 0.0, 0.5])  # share of the query's keywords found in each text
+    np.testing.assert_allclose(scores, vectors[1:] @ vectors[0] + LEXICAL_WEIGHT * overlap, atol=1e-6)
+    assert scores[0] == pytest.approx(1.0 + LEXICAL_WEIGHT, abs=1e-5)
 
 
 def test_relevance_uses_the_reranker_for_queries_it_supports() -> None:
@@ -92,7 +93,8 @@ def test_unsupported_queries_skip_the_reranker(tmp_path: Path) -> None:
     hits = kb.search("中 shipping").hits
 
     assert reranker.calls == []
-    assert all(h.rerank is None for h in hits)
+    expected = Relevance(kb.embedder, None)("中 shipping", [kb._embedding_text(h.chunk) for h in hits])
+    np.testing.assert_allclose([h.rerank for h in hits], expected, atol=1e-6)
 
 
 def test_an_unknown_packaged_reranker_is_not_found() -> None:

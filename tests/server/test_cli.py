@@ -51,16 +51,26 @@ def test_kb_ingest_keeps_good_files_when_one_is_bad_and_search_finds_them(data_d
     result = run(data_dir, "kb", "ingest", "--bot", "kbbot", str(tmp_path / "hours.md"), str(tmp_path / "broken.pdfx"))
     assert result.returncode == 1
     assert "hours.md: 1 chunks" in result.stdout and "unsupported file type" in result.stdout
-    found = json.loads(run(data_dir, "kb", "search", "--bot", "kbbot", "when are you open", "--k", "3", "--json").stdout)
+    found = json.loads(
+        run(data_dir, "kb", "search", "--bot", "kbbot", "when are you open", "--k", "3", "--json").stdout
+    )
     assert found["hits"][0]["title"] == "Opening hours" and found["hits"][0]["section"] == "Weekdays"
     missing = run(data_dir, "kb", "ingest", "--bot", "kbbot", str(tmp_path / "nope.md"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
 
 
 def test_intents_train_and_eval_json(data_dir: Path, tmp_path: Path) -> None:
-    rows = [("hi there", "greeting"), ("hello", "greeting"), ("good morning", "greeting"), ("hey", "greeting"),
-            ("where is my parcel", "track"), ("track my order", "track"), ("has my order shipped", "track"),
-            ("where's my package", "track"), ("what is the meaning of life", "")]
+    rows = [
+        ("hi there", "greeting"),
+        ("hello", "greeting"),
+        ("good morning", "greeting"),
+        ("hey", "greeting"),
+        ("where is my parcel", "track"),
+        ("track my order", "track"),
+        ("has my order shipped", "track"),
+        ("where's my package", "track"),
+        ("what is the meaning of life", ""),
+    ]
     data = tmp_path / "intents.csv"
     with data.open("w", newline="") as handle:
         writer = csv.writer(handle)

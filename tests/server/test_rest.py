@@ -18,7 +18,9 @@ def test_post_message_returns_a_cited_answer_with_trace(client) -> None:
 def test_conversation_continues_and_history_is_listed(client) -> None:
     first = client.post("/api/v1/bots/demo/messages", json={"text": "hi"}).json()
     conversation_id = first["conversation_id"]
-    client.post("/api/v1/bots/demo/messages", json={"text": "How do I reset my password?", "conversation_id": conversation_id})
+    client.post(
+        "/api/v1/bots/demo/messages", json={"text": "How do I reset my password?", "conversation_id": conversation_id}
+    )
     messages = client.get(f"/api/v1/conversations/{conversation_id}/messages").json()
     assert [m["role"] for m in messages] == ["customer", "bot", "customer", "bot"]
     assert messages[1]["intent"] == "greeting"

@@ -29,7 +29,12 @@ def test_hello_ack_chunks_final_with_citations(client) -> None:
         assert ready["type"] == "ready" and ready["history"] == []
         assert ready["bot"]["slug"] == "demo" and ready["bot"]["greeting"]
         ack, chunks, final = turn(ws, "m1", "How long does standard shipping take?")
-    assert ack == {"type": "ack", "id": "m1", "message_id": ack["message_id"], "conversation_id": ready["conversation_id"]}
+    assert ack == {
+        "type": "ack",
+        "id": "m1",
+        "message_id": ack["message_id"],
+        "conversation_id": ready["conversation_id"],
+    }
     assert chunks and all(c["reply_to"] == "m1" for c in chunks)
     assert final["type"] == "final" and final["reply_to"] == "m1"
     assert "".join(c["text"] for c in chunks).strip() == final["text"]
