@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Literal
+
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -13,6 +16,7 @@ from server import store
 from server.api.deps import ServicesDep, SessionDep
 from server.api.documents import upload_files
 from server.errors import FrontdeskError, NotFound
+from server.metrics import queries, report
 from server.tables import Bot, Conversation, Document, Message, User
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -103,3 +107,27 @@ async def upload_knowledge(
         return knowledge_page(request, user, session, bot, upload_error=exc.message)
     session.expire_all()
     return knowledge_page(request, user, session, bot, results=results)
+
+
+@router.get("/bots/{slug}/metrics", response_model=None)
+def bot_metrics(
+    slug: str,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    start: date | None = None,
+    end: date | None = None,
+    channel: str | None = None,
+    format: Literal["html", "csv"] = "html",
+) -> HTMLResponse | PlainTextResponse:
+    """Satisfaction and performance figures of a bot; ?format=csv exports the daily series."""
+    bot = tenant_bot(session, user, slug)
+    scope = report.make_scope(bot.id, start, end, channel)
+    figures = queries.compute(session, scope)
+    if format == "csv":
+        filename = f"{bot.slug}-daily-{scope.start.isoformat()}-{scope.end.isoformat()}.csv"
+        return PlainTextResponse(
+            report.daily_csv(figures.daily), media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    return render(request, "metrics.html", user=user, bot=bot, scope=scope, m=figures)

@@ -12,6 +12,7 @@ from bot.errors import ConfigError
 from bot.types import TurnContext
 
 _TEMPLATES = SandboxedEnvironment(autoescape=False)  # replies are plain text, escaped by each channel
+ACTIONS = ("reply", "handoff")  # reply: answer with the template; handoff: answer, then queue for a person
 
 
 @dataclass
@@ -26,8 +27,11 @@ class Rule:
     pattern: str | None = None
     priority: int = 100
     enabled: bool = True
+    action: str = "reply"
 
     def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ConfigError(f"rule {self.name!r}: unknown action {self.action!r}; known: {list(ACTIONS)}")
         if not self.intent and not self.keywords and not self.pattern:
             raise ConfigError(f"rule {self.name!r} needs an intent, keywords or a pattern")
         try:

@@ -28,6 +28,7 @@ class BotRuntime:
     intents: IntentClassifier | None = None
     rules: list[Rule] = field(default_factory=list)
     stage_names: list[str] = field(default_factory=lambda: list(DEFAULT_STAGES))
+    handoff_after_out_of_scope: int = 2  # unanswerable messages in a row that ask for a person; 0: never
 
     def __post_init__(self) -> None:
         self.pipeline = Pipeline(build_stages(self.stage_names, self))

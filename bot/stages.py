@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bot.generation.base import GenerationRequest, Generator
 from bot.generation.extractive import ExtractiveGenerator
 from bot.grounding import check, citations_for
+from bot.handoff import low_confidence_streak
 from bot.intents import OUT_OF_SCOPE
 from bot.pipeline import register_stage
 from bot.rules import first_match
@@ -52,7 +53,30 @@ class RulesStage:
         if rule is not None:
             reply = rule.render(ctx)
             ctx.trace.rule = rule.name
+            if rule.action == "handoff":
+                ctx.request_handoff(f"rule:{rule.name}")
             ctx.finish(reply)
+
+
+@register_stage("handoff")
+class HandoffStage:
+    """Ask for a person after too many messages in a row that the bot could not answer."""
+
+    name = "handoff"
+
+    def __init__(self, runtime: BotRuntime) -> None:
+        self.runtime = runtime
+
+    def run(self, ctx: TurnContext) -> None:
+        """Finish the turn with the handoff notice when the streak reaches the bot's limit."""
+        limit = self.runtime.handoff_after_out_of_scope
+        if limit <= 0:
+            return
+        unanswered = ctx.search is not None and not ctx.search.confident
+        streak = low_confidence_streak(ctx.history, unanswered)
+        if streak >= limit:
+            ctx.request_handoff("low_confidence")
+            ctx.finish(ctx.bot.handoff)
 
 
 @register_stage("retrieve")
@@ -140,5 +164,5 @@ class GenerateStage:
         return "".join(pieces)
 
 
-DEFAULT_STAGES = ["intent", "rules", "retrieve", "generate"]
+DEFAULT_STAGES = ["intent", "rules", "retrieve", "handoff", "generate"]
 __all__ = ["DEFAULT_STAGES", "OUT_OF_SCOPE"]

@@ -21,6 +21,7 @@ class BotProfile:
     fallback: str = (
         "I'm sorry, I couldn't find that in our help center. Would you like me to connect you with a person?"
     )
+    handoff: str = "I'm not sure I can help with that, so I've asked a person to join. They will reply here soon."
 
 
 @dataclass
@@ -29,6 +30,9 @@ class Turn:
 
     role: str  # "customer" | "bot" | "agent"
     text: str
+    intent: str | None = None  # a customer turn's intent, once the bot answered it
+    handoff: bool = False  # a bot turn that handed the conversation to a person
+    fallback: bool = False  # a bot turn that was the "I don't know" fallback
 
 
 @dataclass
@@ -70,6 +74,8 @@ class Trace:
     backend: str | None = None
     fallback_reason: str | None = None
     cancelled: bool = False  # generation stopped early: the customer left or sent a newer message
+    handoff: bool = False  # the turn asked for a person
+    handoff_reason: str | None = None  # e.g. "rule:human_agent", "low_confidence"
     grounding: dict[str, Any] = field(default_factory=dict)
     stages: list[StageRecord] = field(default_factory=list)
 
@@ -115,6 +121,11 @@ class TurnContext:
         self.done = True
         if stream:
             self.emit(text)
+
+    def request_handoff(self, reason: str) -> None:
+        """Ask for a person to take the conversation; the server queues it after this turn."""
+        self.trace.handoff = True
+        self.trace.handoff_reason = reason
 
 
 @dataclass

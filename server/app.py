@@ -15,11 +15,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from admin import TEMPLATES_DIR
 from admin.routes import router as admin_router
-from server.api import channels, messages, pages, ws
+from server.api import channels, handoff, messages, pages, ws
 from server.api.documents import router as documents_router
+from server.api.feedback import router as feedback_router
 from server.chat import ChatService
 from server.context import Services
 from server.errors import FrontdeskError
+from server.hub import Hub
 from server.seed import is_empty, seed_demo
 from server.settings import Settings
 from web import STATIC_DIR
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         owned = services is None
         app.state.services = services or Services.open(settings)
         app.state.chat = ChatService(app.state.services)
+        app.state.hub = Hub()
         if settings.seed_demo and is_empty(app.state.services.runtimes):
             result = seed_demo(app.state.services.runtimes)
             app.state.seeded = result
@@ -88,11 +91,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     install_error_handlers(app)
     app.include_router(messages.router)
+    app.include_router(handoff.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.include_router(admin_router)
     app.include_router(channels.router)
     app.include_router(documents_router)
+    app.include_router(feedback_router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.get("/health", tags=["ops"])

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import anyio
 from sqlmodel import Session
 
+from bot import handoff
 from bot.types import BotReply, Trace
 from server import store
 from server.context import Services
-from server.errors import BadRequest
+from server.errors import BadRequest, FrontdeskError
 from server.tables import Bot, Conversation, Message
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,17 @@ RESTART = object()  # queued when the streamed pieces so far must be discarded
 
 @dataclass
 class TurnOutcome:
-    """The stored customer message and the stored reply."""
+    """The stored customer message and the stored reply (None while a person holds the conversation)."""
 
     customer: Message
-    reply: Message
+    reply: Message | None
     duplicate: bool
+    status: str = handoff.BOT  # the conversation's status after the turn
+
+    @property
+    def held(self) -> bool:
+        """The bot stayed silent: the conversation is queued for, or held by, a person."""
+        return self.reply is None
 
 
 class ChatService:
@@ -63,11 +70,14 @@ class ChatService:
         engine = self.services.engine
         with Session(engine, expire_on_commit=False) as session:
             received = store.receive(session, conversation, text, client_id)
+            status = store.reopen_if_resolved(session, conversation.id)
             past = store.turns(store.history(session, conversation.id, limit=20))
         if on_received:
             await on_received(received.message)
         if received.duplicate and received.reply is not None:
-            return TurnOutcome(received.message, received.reply, True)
+            return TurnOutcome(received.message, received.reply, True, status)
+        if not handoff.bot_answers(status):
+            return TurnOutcome(received.message, None, received.duplicate, status)  # a person answers
         past = [t for t in past if t.text != text or t.role != "customer"][-20:]
         cancel = cancel or threading.Event()
         try:
@@ -79,7 +89,18 @@ class ChatService:
             reply = self._failure_reply(bot, exc)
         with Session(engine, expire_on_commit=False) as session:
             stored = store.record_reply(session, received.message, reply)
-        return TurnOutcome(received.message, stored, received.duplicate)
+            if reply.trace.handoff:
+                status = self._queue(session, conversation.id)
+        return TurnOutcome(received.message, stored, received.duplicate, status)
+
+    @staticmethod
+    def _queue(session: Session, conversation_id: str) -> str:
+        """The turn asked for a person: queue the conversation (unless it moved meanwhile)."""
+        try:
+            return store.transition(session, conversation_id, handoff.HANDOFF)
+        except FrontdeskError as exc:
+            log.warning("handoff of %s not applied: %s", conversation_id, exc.message)
+            return store.status_of(session, conversation_id)
 
     async def _answer(
         self, slug: str, text: str, past: list, conversation: Conversation, send_chunk: SendChunk | None,

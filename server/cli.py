@@ -251,6 +251,7 @@ def chat(bot: BotOpt, message: str, as_json: JsonOpt = False) -> None:
             conversation = store.start_conversation(session, bot_row, "cli")
         outcome = asyncio.run(ChatService(svc).turn(bot_row, conversation, message, None))
     reply = outcome.reply
+    assert reply is not None  # a new conversation belongs to the bot
     if as_json:
         print_json(
             {

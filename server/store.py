@@ -8,8 +8,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot import handoff
 from bot.types import BotReply, Turn
-from server.errors import NotFound
+from server.errors import Conflict, NotFound
 from server.tables import Bot, Conversation, Message, utcnow
 
 
@@ -124,4 +125,57 @@ def history(session: Session, conversation_id: str, limit: int = 200) -> list[Me
 
 def turns(messages: list[Message]) -> list[Turn]:
     """Messages as pipeline turns."""
-    return [Turn(m.role, m.text) for m in messages if m.role in ("customer", "bot", "agent")]
+    return [
+        Turn(m.role, m.text, m.intent, bool((m.trace or {}).get("handoff")), m.fallback)
+        for m in messages
+        if m.role in ("customer", "bot", "agent")
+    ]
+
+
+def status_of(session: Session, conversation_id: str) -> str:
+    """The conversation's current owner status, read fresh from the database."""
+    status = session.exec(select(Conversation.status).where(Conversation.id == conversation_id)).first()
+    if status is None:
+        raise NotFound(f"no conversation {conversation_id!r}", code="unknown_conversation")
+    return status
+
+
+def transition(session: Session, conversation_id: str, event: str) -> str:
+    """Apply a handoff event (bot/handoff.py's table) and persist the new status; Conflict if refused.
+
+    The update only applies if nobody changed the status meanwhile, so two racing agents
+    cannot both move the same conversation.
+    """
+    current = status_of(session, conversation_id)
+    try:
+        new = handoff.next_status(current, event)
+    except handoff.IllegalTransition as exc:
+        raise Conflict(str(exc), code="illegal_transition") from exc
+    result = session.exec(  # type: ignore[call-overload]
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id, col(Conversation.status) == current)
+        .values(status=new, updated_at=utcnow())
+    )
+    session.commit()
+    if result.rowcount != 1:
+        raise Conflict(f"conversation {conversation_id!r} changed meanwhile; try again", code="illegal_transition")
+    return new
+
+
+def reopen_if_resolved(session: Session, conversation_id: str) -> str:
+    """A customer wrote: a resolved conversation goes back to the bot. Returns the status now."""
+    status = status_of(session, conversation_id)
+    if status == handoff.RESOLVED:
+        try:
+            return transition(session, conversation_id, handoff.REOPEN)
+        except Conflict:  # an agent acted at the same moment: use what is there now
+            return status_of(session, conversation_id)
+    return status
+
+
+def add_agent_message(session: Session, conversation_id: str, text: str) -> Message:
+    """Store a human agent's message."""
+    message = Message(conversation_id=conversation_id, role="agent", text=text, status="sent")
+    session.add(message)
+    session.commit()
+    return message

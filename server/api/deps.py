@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from server.chat import ChatService
 from server.context import Services
+from server.hub import Hub
 
 
 def get_services(request: Request) -> Services:
@@ -21,6 +22,11 @@ def get_chat(request: Request) -> ChatService:
     return request.app.state.chat
 
 
+def get_hub(request: Request) -> Hub:
+    """The live-event hub, built in the lifespan."""
+    return request.app.state.hub
+
+
 def get_session(request: Request):  # type: ignore[no-untyped-def]
     """A database session for one request."""
     with Session(request.app.state.services.engine, expire_on_commit=False) as session:
@@ -29,4 +35,5 @@ def get_session(request: Request):  # type: ignore[no-untyped-def]
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]
+HubDep = Annotated[Hub, Depends(get_hub)]
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -33,11 +33,12 @@ async def post_message(bot_slug: str, body: MessageIn, session: SessionDep, chat
     return TurnOut(
         conversation_id=conversation.id,
         message_id=outcome.customer.id,
-        reply=ReplyOut(
+        reply=None if reply is None else ReplyOut(
             message_id=reply.id, text=reply.text, citations=reply.citations,
             intent=reply.intent, fallback=reply.fallback,
         ),
-        trace=reply.trace,
+        status=outcome.status,
+        trace=None if reply is None else reply.trace,
     )
 
 

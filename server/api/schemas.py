@@ -68,8 +68,23 @@ class TurnOut(BaseModel):
 
     conversation_id: str
     message_id: str
-    reply: ReplyOut
+    reply: ReplyOut | None  # None while a person holds the conversation (status queued or agent)
+    status: str = "bot"  # who owns the conversation now: bot | queued | agent | resolved
     trace: dict[str, Any] | None = None
+
+
+class AgentMessageIn(BaseModel):
+    """POST /api/v1/conversations/{id}/agent-messages."""
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class ConversationStatusOut(BaseModel):
+    """A conversation's owner after a handoff action."""
+
+    conversation_id: str
+    status: str
+    message: MessagePublic | None = None
 
 
 # Websocket frames from the client.

@@ -17,6 +17,7 @@ from server import store
 from server.api.schemas import BotPublic, ClientFrame, HelloFrame, MessageFrame, MessagePublic
 from server.chat import ChatService
 from server.errors import FrontdeskError
+from server.hub import Event, Hub
 from server.tables import Bot, Conversation, Message
 
 router = APIRouter()
@@ -28,13 +29,15 @@ MAX_FRAME_BYTES = 64 * 1024
 class ChatSocket:
     """One customer's socket: parses frames, runs turns, never lets an error drop the connection."""
 
-    def __init__(self, ws: WebSocket, bot: Bot, chat: ChatService) -> None:
+    def __init__(self, ws: WebSocket, bot: Bot, chat: ChatService, hub: Hub) -> None:
         self.ws = ws
         self.bot = bot
         self.chat = chat
+        self.hub = hub
         self.conversation: Conversation | None = None
         self.turn: asyncio.Task[None] | None = None
         self.cancel = threading.Event()
+        self.events: tuple[str, asyncio.Queue[Event], asyncio.Task[None]] | None = None
 
     async def send(self, frame: dict[str, Any]) -> None:
         """Send one JSON frame."""
@@ -61,7 +64,30 @@ class ChatSocket:
         try:
             await self.read_frames()
         finally:
+            self.unfollow()
             await self.stop_turn()
+
+    def follow(self, conversation_id: str) -> None:
+        """Forward the conversation's live events (agent messages) while frames are read."""
+        if self.events is not None and self.events[0] == conversation_id:
+            return
+        self.unfollow()
+        queue = self.hub.subscribe(conversation_id)
+        self.events = (conversation_id, queue, asyncio.create_task(self.forward(queue)))
+
+    def unfollow(self) -> None:
+        """Stop forwarding live events."""
+        if self.events is not None:
+            conversation_id, queue, task = self.events
+            self.hub.unsubscribe(conversation_id, queue)
+            task.cancel()
+            self.events = None
+
+    async def forward(self, queue: asyncio.Queue[Event]) -> None:
+        """Send each live event as a frame until the socket closes."""
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                await self.send(await queue.get())
 
     async def stop_turn(self) -> None:
         """Cancel the reply in progress and wait until it is stored."""
@@ -124,6 +150,7 @@ class ChatSocket:
                 self.conversation = store.get_conversation(session, self.bot, frame.conversation_id)
             else:
                 self.conversation = store.start_conversation(session, self.bot, "web", frame.user_id, frame.locale)
+            self.follow(self.conversation.id)  # before reading history, so no agent message falls between
             history = store.history(session, self.conversation.id)
         await self.send(
             {
@@ -139,6 +166,7 @@ class ChatSocket:
         if self.conversation is None:
             with Session(self.chat.services.engine, expire_on_commit=False) as session:
                 self.conversation = store.start_conversation(session, self.bot, "web")
+            self.follow(self.conversation.id)
         conversation = self.conversation
 
         async def acked(message: Message) -> None:
@@ -160,6 +188,9 @@ class ChatSocket:
         outcome = await self.chat.turn(
             self.bot, conversation, frame.text, frame.id, acked, chunk, cancel=cancel, send_reset=reset
         )
+        if outcome.reply is None:  # a person holds the conversation: the bot stays silent
+            await self.stream({"type": "queued", "reply_to": frame.id}, cancel)
+            return
         if cancel.is_set():
             return  # superseded by a newer message or the customer left: the reply is stored
         reply = outcome.reply
@@ -172,6 +203,7 @@ class ChatSocket:
                 "citations": reply.citations,
                 "intent": reply.intent,
                 "fallback": reply.fallback,
+                "handoff": bool((reply.trace or {}).get("handoff")),
             }
         )
 
@@ -204,6 +236,6 @@ async def chat_socket(ws: WebSocket, bot_slug: str) -> None:
             await ws.close(code=4404)
             return
     try:
-        await ChatSocket(ws, bot, ws.app.state.chat).serve()
+        await ChatSocket(ws, bot, ws.app.state.chat, ws.app.state.hub).serve()
     except WebSocketDisconnect:
         log.debug("socket closed for bot %s", bot_slug)

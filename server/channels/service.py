@@ -207,8 +207,8 @@ class ChannelService:
             message.text = text
             return conversation, store.receive(session, conversation, text, message.message_id)
 
-    async def turn(self, bot: Bot, conversation: Conversation, message: InboundMessage) -> Message:
-        """Run the stored message's turn through ChatService; the stored reply."""
+    async def turn(self, bot: Bot, conversation: Conversation, message: InboundMessage) -> Message | None:
+        """Run the stored message's turn through ChatService; the stored reply (None: a person holds it)."""
         outcome = await self.chat.turn(bot, conversation, message.text, message.message_id)
         return outcome.reply
 
@@ -217,7 +217,8 @@ class ChannelService:
     ) -> None:
         """Background task: answer one message and send the reply."""
         reply = await self.turn(bot, conversation, message)
-        await self.deliver(channel, message, reply)
+        if reply is not None:
+            await self.deliver(channel, message, reply)
 
     async def deliver(self, channel: BaseChannel, message: InboundMessage, reply: Message) -> None:
         """Send a stored reply through the channel, at most once; failures are logged."""
@@ -240,6 +241,8 @@ class ChannelService:
         done, _ = await asyncio.wait({task}, timeout=channel.passive_timeout)
         if task in done:
             reply = task.result()
+            if reply is None:  # queued for a person: nothing to send now
+                return channel.ack(request)
             passive = channel.passive(
                 OutboundReply(reply.id, message, reply.text, list(reply.citations or []))
             )
@@ -250,7 +253,9 @@ class ChannelService:
             return channel.ack(request)
 
         async def later() -> None:
-            await self.deliver(channel, message, await task)
+            reply = await task
+            if reply is not None:
+                await self.deliver(channel, message, reply)
 
         background.add_task(later)
         return channel.ack(request)

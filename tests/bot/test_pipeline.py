@@ -159,12 +159,13 @@ def test_default_pipeline_answers_from_the_knowledge_base(make_runtime: MakeRunt
         ("intent", "ok"),
         ("rules", "ok"),
         ("retrieve", "ok"),
+        ("handoff", "ok"),
         ("generate", "ok"),
     ]
     assert trace.passages and "text" not in trace.passages[0]
     assert trace.passages[0]["document_id"] == "shipping"
     assert (trace.backend, trace.model) == ("extractive", "extractive")
-    assert set(trace.to_dict()["latency_ms"]) == {"intent", "rules", "retrieve", "generate"}
+    assert set(trace.to_dict()["latency_ms"]) == {"intent", "rules", "handoff", "retrieve", "generate"}
 
 
 def test_a_matching_rule_answers_before_retrieval(make_runtime: MakeRuntime) -> None:

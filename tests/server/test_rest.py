@@ -10,9 +10,9 @@ def test_post_message_returns_a_cited_answer_with_trace(client) -> None:
     assert body["conversation_id"].startswith("c_")
     assert body["reply"]["citations"], body
     trace = body["trace"]
-    assert [s["stage"] for s in trace["stages"]] == ["intent", "rules", "retrieve", "generate"]
+    assert [s["stage"] for s in trace["stages"]] == ["intent", "rules", "retrieve", "handoff", "generate"]
     assert trace["passages"] and trace["backend"] == "extractive"
-    assert set(trace["latency_ms"]) == {"intent", "rules", "retrieve", "generate"}
+    assert set(trace["latency_ms"]) == {"intent", "rules", "handoff", "retrieve", "generate"}
 
 
 def test_conversation_continues_and_history_is_listed(client) -> None:

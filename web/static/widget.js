@@ -174,6 +174,36 @@
     if (cites.length) node.append(renderSources(cites));
     node.setAttribute("data-final", "true");
     node.removeAttribute("aria-busy");
+    addFeedback(node);
+  }
+
+  /** 👍/👎 under a final bot reply: POST a thumb for its message id, then thank the customer. */
+  function addFeedback(node) {
+    const messageId = node.getAttribute("data-message-id");
+    const existing = node.querySelector(":scope > .fd-feedback");
+    if (existing) return node.append(existing); // keep it last when the reply is re-rendered
+    if (!messageId || !conversationId || !node.classList.contains("fd-bot")) return;
+    const box = el("div", { class: "fd-feedback" });
+    const url = new URL(`/api/v1/conversations/${encodeURIComponent(conversationId)}/feedback`, BASE).href;
+    const send = async (score) => {
+      box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+      try {
+        const res = await fetch(url, {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ kind: "thumb", score, message_id: messageId }),
+        });
+        if (!res.ok) throw new Error(String(res.status));
+        box.replaceChildren(el("span", { class: "fd-feedback-thanks", role: "status" }, "Thanks for your feedback"));
+      } catch (e) {
+        box.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+      }
+    };
+    for (const [score, label, icon] of [[1, "Helpful", "👍"], [-1, "Not helpful", "👎"]]) {
+      const button = el("button", { type: "button", class: "fd-thumb", "aria-label": label, title: label }, icon);
+      button.addEventListener("click", () => send(score));
+      box.append(button);
+    }
+    node.append(box);
   }
 
   function showError(message, code) {
@@ -334,6 +364,7 @@
     turn.done = true;
     if (turn.customer) turn.customer.setAttribute("data-state", "sent");
     if (f.reply_to) finishTurn(String(f.reply_to));
+    if (f.handoff) showNotice(QUEUED_NOTICE);
     scrollDown();
   }
 
@@ -357,8 +388,38 @@
     finishTurn(id);
   }
 
+  // ---- human handoff --------------------------------------------------------------------------
+  const QUEUED_NOTICE = "A person will reply here soon.";
+
+  function showNotice(text) { // one inline notice, not one per message
+    const last = ui.messages.lastElementChild;
+    if (last && last.classList.contains("fd-notice") && last.textContent === text) return;
+    ui.messages.append(el("div", { class: "fd-notice", role: "status" }, text));
+    scrollDown();
+  }
+
+  function onQueued(f) { // a person holds the conversation: no bot reply will come for this message
+    const turn = turnFor(f.reply_to);
+    hideTyping(turn);
+    turn.done = true;
+    if (turn.customer) turn.customer.setAttribute("data-state", "sent");
+    showNotice(QUEUED_NOTICE);
+    if (f.reply_to) finishTurn(String(f.reply_to));
+  }
+
+  function onAgentMessage(f) {
+    if (findByMessageId(f.message_id)) return; // already shown (history after a reconnect)
+    const node = makeMsg("agent", String(f.text == null ? "" : f.text));
+    if (f.message_id != null) node.setAttribute("data-message-id", String(f.message_id));
+    ui.messages.append(node);
+    scrollDown(true);
+  }
+
   // `pong` needs no handling beyond refreshing lastSeen; unknown (future) frame types are ignored.
-  const handlers = { ready: onReady, ack: onAck, chunk: onChunk, reset: onReset, final: onFinal, error: onError };
+  const handlers = {
+    ready: onReady, ack: onAck, chunk: onChunk, reset: onReset, final: onFinal, error: onError,
+    queued: onQueued, agent_message: onAgentMessage,
+  };
 
   // ---- connection -----------------------------------------------------------------------------
   function connect() {

@@ -1,0 +1,1 @@
+"""Satisfaction and performance metrics: SQL aggregates for the console and Prometheus."""

@@ -1,0 +1,1 @@
+"""Test package (distinct module names for same-named test files)."""
