@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=50, gt=0, description="Largest file one upload may carry.")
     max_upload_files: int = Field(default=20, ge=1, le=1000, description="Most files per upload.")
     log_level: str = "INFO"
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token Prometheus must send to /metrics (required in production)."
+    )
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
@@ -13,6 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from server.errors import FrontdeskError
 from server.tables import Bot, Conversation, Feedback, Message
 
 router = APIRouter(tags=["ops"])
@@ -63,9 +65,23 @@ def _by_bot(query, table: type):  # type: ignore[no-untyped-def]
     return query
 
 
+def check_scraper(request: Request) -> None:
+    """Allow the scrape: a matching bearer token when one is set; without one, only outside production."""
+    settings = request.app.state.settings
+    if settings.metrics_token is None:
+        if settings.environment == "production":
+            raise FrontdeskError("set FRONTDESK_METRICS_TOKEN to enable /metrics", code="forbidden", status=403)
+        return
+    expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
+    given = request.headers.get("authorization", "").encode()
+    if not hmac.compare_digest(given, expected):
+        raise FrontdeskError("a valid bearer token is required", code="unauthorized", status=401)
+
+
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
     """Prometheus text exposition (a fresh registry per scrape; no global state)."""
+    check_scraper(request)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(request.app.state.services.engine))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

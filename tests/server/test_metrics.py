@@ -15,9 +15,11 @@ from sqlmodel import Session, select
 from server.metrics import queries
 from server.metrics.scope import Scope
 from server.tables import Bot, Conversation, Feedback, Message, Tenant, User
+from tests.server import test_migrations
 
 D1, D2 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC), datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
 START, END = date(2026, 1, 10), date(2026, 1, 12)
+pg_database = test_migrations.postgres_url  # the fixture: a throwaway PostgreSQL database, or skip
 
 
 @dataclass
@@ -182,6 +184,18 @@ def test_csv_export_of_the_daily_series(client, demo_services, fixture: Fixture)
     ]
 
 
+def test_metrics_requires_the_bearer_token_when_one_is_set(client, monkeypatch) -> None:
+    from pydantic import SecretStr
+
+    monkeypatch.setattr(client.app.state.settings, "metrics_token", SecretStr("s3cret-token"))
+    assert client.get("/metrics").json()["error"]["code"] == "unauthorized"
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+    monkeypatch.setattr(client.app.state.settings, "metrics_token", None)
+    monkeypatch.setattr(client.app.state.settings, "environment", "production")
+    assert client.get("/metrics").status_code == 403
+
+
 def test_prometheus_exposition_parses(client, fixture: Fixture) -> None:
     response = client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
@@ -197,3 +211,28 @@ def test_prometheus_exposition_parses(client, fixture: Fixture) -> None:
     assert samples[("frontdesk_fallback_replies_total", (bot,))] == 2
     assert samples[("frontdesk_csat_average", (bot,))] == pytest.approx(3.0)
     assert samples[("frontdesk_conversations_total", (("bot", "demo"),))] >= 0
+
+
+def test_the_same_counts_on_postgresql(request: pytest.FixtureRequest) -> None:
+    """The aggregates are portable SQL: the hand counts hold on PostgreSQL too."""
+    from server.db import create_db_engine, migrate
+    from server.metrics.prometheus import DatabaseCollector
+
+    engine = create_db_engine(request.getfixturevalue("pg_database"))
+    try:
+        migrate(engine)
+        with Session(engine, expire_on_commit=False) as session:
+            tenant = Tenant(name="PG shop")
+            session.add(tenant)
+            session.commit()
+            fixture = build(session, tenant.id)
+            m = queries.compute(session, Scope(fixture.bot.id, START, END))
+        assert (m.conversations, m.customer_messages, m.replied_messages, m.failed_turns) == (3, 5, 4, 1)
+        assert (m.bot_replies, m.fallback_replies, m.thumbs_up, m.thumbs_down) == (4, 2, 1, 1)
+        assert m.csat_average == pytest.approx(3.0) and (m.latency_p50_ms, m.latency_p95_ms) == (150.0, 1000.0)
+        assert [(d.day.day, d.conversations, d.messages) for d in m.daily] == [(10, 1, 2), (11, 0, 0), (12, 2, 3)]
+        assert m.top_intents == [("hours", 1), ("refund", 1)] and len(m.unanswered) == 2
+        families = {f.name: f for f in DatabaseCollector(engine).collect()}
+        assert families["frontdesk_csat_average"].samples[0].value == pytest.approx(3.0)
+    finally:
+        engine.dispose()
