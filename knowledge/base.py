@@ -65,19 +65,7 @@ class KnowledgeBase:
 
     def chunk(self, document_id: str, title: str, text: str, url: str) -> list[ChunkRecord]:
         """Cut a document into chunk records (not yet indexed)."""
-        drafts = chunk_markdown(text, title, self.settings.chunk_chars, self.settings.overlap_chars)
-        return [
-            ChunkRecord(
-                id=chunk_id(document_id, d.position),
-                document_id=document_id,
-                text=d.text,
-                title=d.title,
-                section=d.section,
-                anchor=d.anchor,
-                url=f"{url}#{d.anchor}" if d.anchor else url,
-            )
-            for d in drafts
-        ]
+        return list(self.chunk_parts(document_id, title, [Part(text)], url))
 
     def chunk_parts(
         self, document_id: str, title: str, parts: Iterable[Part], url: str

@@ -14,55 +14,11 @@ from collections.abc import Iterator
 import numpy as np
 
 from bot.generation.base import GenerationRequest
+from knowledge.keyword import STOPWORDS
 from knowledge.types import ChunkRecord, Hit
 
 # Latin/digit words whole; CJK one character per token (no segmenter needed).
 TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "the",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-        "me",
-        "we",
-        "us",
-    ]
-)
 EMPTY_TOKEN = "\x00empty"
 
 
