@@ -71,14 +71,14 @@ class ChatService:
         with Session(engine, expire_on_commit=False) as session:
             received = store.receive(session, conversation, text, client_id)
             status = store.reopen_if_resolved(session, conversation.id)
-            past = store.turns(store.history(session, conversation.id, limit=20))
+            earlier = store.history(session, conversation.id, limit=21)
+            past = store.turns([m for m in earlier if m.id != received.message.id][-20:])
         if on_received:
             await on_received(received.message)
         if received.duplicate and received.reply is not None:
             return TurnOutcome(received.message, received.reply, True, status)
         if not handoff.bot_answers(status):
             return TurnOutcome(received.message, None, received.duplicate, status)  # a person answers
-        past = [t for t in past if t.text != text or t.role != "customer"][-20:]
         cancel = cancel or threading.Event()
         try:
             reply = await self._answer(bot.slug, text, past, conversation, send_chunk, send_reset, cancel)

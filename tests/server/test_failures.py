@@ -40,3 +40,22 @@ def test_a_failing_stage_is_traced_and_the_turn_still_answers(client, demo_servi
     stages = {s["stage"]: s for s in body["trace"]["stages"]}
     assert stages["intent"]["status"] == "error" and "classifier broke" in stages["intent"]["error"]
     assert "1-2 business days" in body["reply"]["text"]
+
+
+def test_a_repeated_question_keeps_the_earlier_turns_in_the_history(client, demo_services, monkeypatch) -> None:
+    """Only the message being answered leaves the history, not earlier turns with the same text."""
+    runtime = demo_services.runtimes.get("demo")
+    seen: list[list[tuple[str, str]]] = []
+    original = runtime.answer
+
+    def spy(text, history=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append([(t.role, t.text) for t in history or []])
+        return original(text, history, *args, **kwargs)
+
+    monkeypatch.setattr(runtime, "answer", spy)
+    first = client.post("/api/v1/bots/demo/messages", json={"text": "Do you ship to Canada?"}).json()
+    body = {"text": "Do you ship to Canada?", "conversation_id": first["conversation_id"]}
+    client.post("/api/v1/bots/demo/messages", json=body)
+    assert seen[0] == []
+    assert [role for role, _ in seen[1]] == ["customer", "bot"]
+    assert seen[1][0] == ("customer", "Do you ship to Canada?")
