@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlmodel import Session, select
 
+from server.errors import FrontdeskError
 from server.tables import User
 
 basic = HTTPBasic(realm="Frontdesk console")
@@ -33,3 +34,25 @@ def current_user(request: Request, credentials: Annotated[HTTPBasicCredentials, 
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+MANAGERS = ("owner", "admin")  # may change settings, secrets and customers' data; agents and viewers may not
+
+
+class Forbidden(FrontdeskError):
+    """The signed-in user's role does not allow this."""
+
+    code = "forbidden"
+    status = 403
+
+
+def require_editor(user: User, what: str) -> None:
+    """Viewers may look, not change: refuse them `what` (e.g. "change rules")."""
+    if user.role == "viewer":
+        raise Forbidden(f"viewers cannot {what}")
+
+
+def require_manager(user: User, what: str) -> None:
+    """Only owners and admins may do `what` (e.g. "change the widget")."""
+    if user.role not in MANAGERS:
+        raise Forbidden(f"only owners and admins can {what}")
+

@@ -13,9 +13,10 @@ from sqlmodel import Session, col, select
 from admin.auth import CurrentUser
 from knowledge.loaders import LOADERS
 from server import store
-from server.api.deps import ServicesDep, SessionDep
-from server.api.documents import upload_files
+from server.api.deps import SessionDep
+from server.api.documents import IngestDep, chunk_counts, document_rows, upload_files
 from server.errors import FrontdeskError, NotFound
+from server.intent_training import intent_names, message_labels
 from server.metrics import queries, report
 from server.tables import Bot, Conversation, Document, Message, User
 
@@ -70,18 +71,24 @@ def transcript(conversation_id: str, request: Request, user: CurrentUser, sessio
     messages = session.exec(
         select(Message).where(Message.conversation_id == conversation.id).order_by(col(Message.created_at))
     ).all()
-    return render(request, "transcript.html", user=user, bot=bot, conversation=conversation, messages=messages)
+    labels = message_labels(session, bot.id, [m.id for m in messages if m.role == "customer"])
+    return render(
+        request, "transcript.html", user=user, bot=bot, conversation=conversation, messages=messages,
+        intent_names=intent_names(session, bot.id), labels=labels,
+    )
 
 
 def knowledge_page(request: Request, user: User, session: Session, bot: Bot, **extra: object) -> HTMLResponse:
-    """The knowledge page: the upload form, the last upload's results, the documents."""
-    documents = session.exec(select(Document).where(Document.bot_id == bot.id).order_by(Document.title)).all()
+    """The knowledge page: the upload form, the last upload's results, the documents and their status."""
+    documents = sorted(document_rows(session, bot), key=lambda d: d.title.lower())
     return render(
         request,
         "knowledge.html",
         user=user,
         bot=bot,
         documents=documents,
+        chunks=chunk_counts(session, bot),
+        pending=any(d.status in ("queued", "processing") for d in documents),
         max_upload_mb=request.app.state.settings.max_upload_mb,
         accept=",".join(sorted(LOADERS)),
         **extra,
@@ -97,12 +104,12 @@ def knowledge(slug: str, request: Request, user: CurrentUser, session: SessionDe
 # CSRF: this form is protected by HTTP Basic only; a CSRF token comes with the later issue.
 @router.post("/bots/{slug}/knowledge", response_class=HTMLResponse)
 async def upload_knowledge(
-    slug: str, request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep
+    slug: str, request: Request, user: CurrentUser, session: SessionDep, ingest: IngestDep
 ) -> HTMLResponse:
-    """Upload documents from the console; the page shows a result per file."""
+    """Upload documents from the console; they are queued and the page follows their status."""
     bot = tenant_bot(session, user, slug)
     try:
-        results = await upload_files(request, services, slug)
+        results = await upload_files(request, ingest, slug)
     except FrontdeskError as exc:
         return knowledge_page(request, user, session, bot, upload_error=exc.message)
     session.expire_all()

@@ -4,9 +4,16 @@ Synthetic unit vectors (dim 384). By default they are clustered (a mixture of Ga
 around 1,000 random centres, normalised), which is closer to real sentence embeddings than
 uniform noise; `--uniform` gives the hardest case for any graph index. For each size:
 build time, single-query search latency p50/p95 (k=10), ratios to flat measured in the same
-process, recall@10 of HNSW against flat, and bytes per vector (serialised index size).
+process, recall@10 of HNSW against flat, and memory per million vectors two ways: the
+serialised index size, and the growth of the process RSS while the index is built.
 
-    .venv/bin/python bench/index_scale.py              # 10k and 100k (a few minutes, 2 cores)
+Run time is bounded: vectors are generated in 100k blocks, recall uses one batched flat search,
+and at 1M the flat latency is taken over at most --flat-queries-1m queries (flat costs ~0.2 s a
+query there). The HNSW build (both cores, through faiss's OpenMP) dominates: about 2.5 minutes
+at 1M on the 2-core VM, about 4 minutes for the whole --max 1000000 run. Before building a size
+the script prints its estimate from the previous size and skips it when over --budget seconds.
+
+    .venv/bin/python bench/index_scale.py              # 10k and 100k (under a minute, 2 cores)
     .venv/bin/python bench/index_scale.py --max 1000000
 """
 
@@ -15,10 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import time
 
 import faiss
 import numpy as np
+import psutil
 
 from knowledge.ann import EF_CONSTRUCTION, HNSW_M, HnswIndex
 from knowledge.vector_store import flat_index
@@ -38,6 +47,11 @@ def vectors(n: int, rng: np.random.Generator, centres: np.ndarray | None) -> np.
     return out
 
 
+def rss() -> int:
+    """Resident set size of this process, in bytes."""
+    return int(psutil.Process().memory_info().rss)
+
+
 def latencies(index, queries: np.ndarray, k: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """p50 and p95 in milliseconds of one-query searches."""
     times = []
@@ -55,19 +69,23 @@ def index_bytes(index) -> int:  # type: ignore[no-untyped-def]
     return int(faiss.serialize_index(index).nbytes)
 
 
-def run_size(n: int, data: np.ndarray, queries: np.ndarray, k: int, ef: int) -> dict:
+def run_size(n: int, data: np.ndarray, queries: np.ndarray, k: int, ef: int, flat_queries: int) -> dict:
     """Build both indexes over data[:n] and measure them."""
     base, ids = data[:n], np.arange(n, dtype=np.int64)
     row: dict = {"n": n}
+    before = rss()
     start = time.perf_counter()
     flat = flat_index(DIM)
     flat.add_with_ids(base, ids)
     row["flat_build_s"] = time.perf_counter() - start
+    row["flat_rss_mib_per_million"] = (rss() - before) / n * 1e6 / 2**20
+    before = rss()
     start = time.perf_counter()
     hnsw = HnswIndex(DIM, ef_search=ef)
     hnsw.add_with_ids(base, ids)
     row["hnsw_build_s"] = time.perf_counter() - start
-    row["flat_p50_ms"], row["flat_p95_ms"] = latencies(flat, queries, k)
+    row["hnsw_rss_mib_per_million"] = (rss() - before) / n * 1e6 / 2**20
+    row["flat_p50_ms"], row["flat_p95_ms"] = latencies(flat, queries[:flat_queries], k)
     row["hnsw_p50_ms"], row["hnsw_p95_ms"] = latencies(hnsw, queries, k)
     row["speedup_p50"] = row["flat_p50_ms"] / row["hnsw_p50_ms"]
     _, truth = flat.search(queries, k)
@@ -85,6 +103,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ef", type=int, default=128, help="HNSW efSearch (knowledge.ann_ef_search)")
     parser.add_argument("--uniform", action="store_true", help="uniform vectors instead of clustered")
+    parser.add_argument("--flat-queries-1m", type=int, default=100, help="flat latency queries at 1M")
+    parser.add_argument("--budget", type=float, default=420, help="skip a size whose estimate exceeds this (s)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -96,16 +116,27 @@ def main() -> None:
           f"dim {DIM}, {'uniform' if args.uniform else 'clustered'}, HNSW M={HNSW_M} "
           f"efConstruction={EF_CONSTRUCTION} efSearch={args.ef}, k=10, {args.queries} queries")
     print("| n | build flat s | build HNSW s | flat p50/p95 ms | HNSW p50/p95 ms | speed-up p50 "
-          "| recall@10 | MiB per 1M flat / HNSW |")
-    print("|---|---|---|---|---|---|---|---|")
-    rows = []
+          "| recall@10 | MiB per 1M flat / HNSW (index) | (RSS growth) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows: list[dict] = []
+    started = time.perf_counter()
     for n in sizes:
-        r = run_size(n, data, queries, 10, args.ef)
+        if rows:  # HNSW build grows a little faster than linearly; 1.3x covers it here
+            estimate = rows[-1]["hnsw_build_s"] * n / rows[-1]["n"] * 1.3 + 0.2 * args.flat_queries_1m
+            print(f"(estimate for {n:,}: {estimate:.0f} s)", flush=True)
+            if estimate > args.budget:
+                print(f"skipping {n:,}: estimate over --budget {args.budget:.0f} s")
+                break
+        flat_queries = args.flat_queries_1m if n >= 1_000_000 else args.queries
+        r = run_size(n, data, queries, 10, args.ef, flat_queries)
         rows.append(r)
         print(f"| {n:,} | {r['flat_build_s']:.2f} | {r['hnsw_build_s']:.1f} | "
               f"{r['flat_p50_ms']:.2f} / {r['flat_p95_ms']:.2f} | {r['hnsw_p50_ms']:.3f} / {r['hnsw_p95_ms']:.3f} | "
               f"{r['speedup_p50']:.1f}x | {r['recall_at_10']:.3f} | "
-              f"{r['flat_mib_per_million']:.0f} / {r['hnsw_mib_per_million']:.0f} |", flush=True)
+              f"{r['flat_mib_per_million']:.0f} / {r['hnsw_mib_per_million']:.0f} | "
+              f"{r['flat_rss_mib_per_million']:.0f} / {r['hnsw_rss_mib_per_million']:.0f} |", flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    print(f"total {time.perf_counter() - started:.0f} s, peak RSS {peak:.1f} GiB")
     if args.json:
         print(json.dumps(rows, indent=2))
 

@@ -1,22 +1,22 @@
-"""Intent classification on CLINC150 (150 intents + out-of-scope), few-shot and full.
+"""Intent classification on CLINC150 (150 intents + out-of-scope), few-shot and full, per method.
 
-    python bench/intents_clinc150.py            # 5-shot, 10-shot, full train set
-    python bench/intents_clinc150.py --quick    # 15 intents, 5- and 10-shot, a smoke run
+    python bench/intents_clinc150.py                    # 5-shot, 10-shot, full; both methods
+    python bench/intents_clinc150.py --quick            # 15 intents, 5- and 10-shot, a smoke run
+    python bench/intents_clinc150.py --settings 10 --methods finetune
     frontdesk bench intents_clinc150 [--data PATH] [--seed N] [--quick]
 
 Protocol (the dataset README: develop on train/val/oos_val, report test and oos_test only):
 - training rows: k examples per intent sampled with a fixed seed from `train` (or all of it),
-  plus the 100 `oos_train` rows, which IntentClassifier uses only to choose its
-  out-of-scope thresholds by cross-validation (never as a class to learn);
-- scored on `test` + `oos_test` (4,500 + 1,000 rows) with bot.intents.metrics.evaluate,
-  'oos' being one more class; `closed_set_in_scope_acc` is the argmax over the intents on the
-  4,500 in-scope test rows with no out-of-scope option, the setting published few-shot
-  figures use;
-- baseline, in the same process on the same embeddings: a plain sklearn LogisticRegression,
-  no threshold (it never answers 'oos'); speeds are also given as ratios to it;
-- train seconds = embedding the training texts (measured once) + fitting the head;
-- predictions/s: batched predict() on a slice of test texts, embedding included (the
-  baseline: encode + LogisticRegression.predict); head-only rates on precomputed vectors too.
+  plus the 100 `oos_train` rows, which IntentClassifier uses only to choose its out-of-scope
+  threshold on held-out predictions (never as a class to learn);
+- scored on `test` + `oos_test` (4,500 + 1,000 rows) with bot.intents.metrics.evaluate, 'oos' being
+  one more class; `closed_set_in_scope_acc` is the argmax over the intents on the 4,500 in-scope
+  test rows with no out-of-scope option, the setting the published few-shot figures use;
+- methods, in the same process: `frozen` (the baseline: logistic head on the packaged MiniLM's
+  frozen vectors) and `finetune` (the default: contrastive fine-tune of MiniLM, then the head);
+- train s: the whole fit() (fine-tuning, embedding the training texts, head, calibration);
+- pred/s: batched predict() on a slice of test texts, embedding included, best of 3, alternating;
+- ratios are to the frozen baseline of the same setting.
 """
 
 from __future__ import annotations
@@ -25,45 +25,26 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
+import _intents  # noqa: E402
 
 DEFAULT_DATA = _common.SHARED / "datasets" / "clinc150" / "data_full.json"
 ANCHORS_10_SHOT = {"RoBERTa+classifier": 0.916, "USE+ConveRT": 0.933, "ICDA": 0.948}
-
-
-class CachedEmbedder:
-    """Wraps an Embedder: each distinct text is encoded once, then served from memory."""
-
-    def __init__(self, embedder) -> None:  # noqa: ANN001 - knowledge.embeddings.Embedder
-        self.inner = embedder
-        self.name, self.dim, self.spec = embedder.name, embedder.dim, embedder.spec
-        self.cache: dict[str, np.ndarray] = {}
-
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        if missing:
-            for text, vector in zip(
-                missing, self.inner.encode(missing, batch_size=64), strict=True
-            ):
-                self.cache[text] = vector
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self.cache[t] for t in texts])
+SETTINGS = {"5": ("5-shot", 5), "10": ("10-shot", 10), "full": ("full", None)}
+COLUMNS = [
+    "setting", "method", "accuracy", "in_scope_accuracy", "oos_recall", "macro_f1", "closed_set_in_scope_acc",
+    "threshold", "train_s", "train_time_ratio", "pred_per_s", "pred_rate_ratio",
+]
 
 
 def load(path: Path, quick: bool) -> dict[str, list[tuple[str, str]]]:
+    """The CLINC150 splits as (text, intent) rows; --quick keeps 15 intents."""
     if not path.is_file():
         sys.exit(f"CLINC150 not found at {path}; pass --data PATH/data_full.json")
-    data = {
-        k: [(str(t), str(lab)) for t, lab in rows]
-        for k, rows in json.loads(path.read_text()).items()
-    }
+    data = {k: [(str(t), str(lab)) for t, lab in rows] for k, rows in json.loads(path.read_text()).items()}
     if quick:
         keep = set(sorted({lab for _, lab in data["train"]})[:15])
         for split in ("train", "val", "test"):
@@ -72,119 +53,24 @@ def load(path: Path, quick: bool) -> dict[str, list[tuple[str, str]]]:
     return data
 
 
-def sample(rows: list[tuple[str, str]], k: int | None, seed: int) -> list[tuple[str, str]]:
-    """k rows per intent, drawn with a fixed seed (all rows when k is None)."""
-    if k is None:
-        return list(rows)
-    rng = np.random.default_rng(seed)
-    by_intent: dict[str, list[tuple[str, str]]] = {}
-    for row in rows:
-        by_intent.setdefault(row[1], []).append(row)
-    picked = []
-    for intent in sorted(by_intent):
-        group = by_intent[intent]
-        picked += [group[i] for i in sorted(rng.choice(len(group), size=k, replace=False))]
-    return picked
-
-
-def rate(n: int, seconds: float) -> float:
-    return round(n / seconds, 1) if seconds > 0 else float("inf")
-
-
-def run_setting(name, k, data, embedder, cached, seed, speed_rows):  # noqa: ANN001, ANN201, PLR0913
-    from sklearn.linear_model import LogisticRegression
-
+def run_setting(name, k, data, embedder, methods, seed, speed_rows):  # noqa: ANN001, ANN201, PLR0913
+    """Both methods on one setting: figures per method, ratios to the frozen baseline."""
     from bot.intents import OUT_OF_SCOPE
-    from bot.intents.classifier import IntentClassifier
-    from bot.intents.metrics import evaluate
 
-    train = sample(data["train"], k, seed) + [(t, OUT_OF_SCOPE) for t, _ in data["oos_train"]]
-    texts, labels = [t for t, _ in train], [lab for _, lab in train]
+    train = _intents.sample(data["train"], k, seed) + [(t, OUT_OF_SCOPE) for t, _ in data["oos_train"]]
     test = data["test"] + [(t, OUT_OF_SCOPE) for t, _ in data["oos_test"]]
-    test_texts, gold = [t for t, _ in test], [lab for _, lab in test]
-
-    started = time.perf_counter()
-    cached.encode(texts)  # embedding the training texts: the same cost for both heads
-    encode_s = time.perf_counter() - started
-
-    started = time.perf_counter()
-    model = IntentClassifier(cached).fit(texts, labels)
-    fit_s = time.perf_counter() - started
-    in_scope = [i for i, lab in enumerate(labels) if lab != OUT_OF_SCOPE]
-    x_in = cached.encode([texts[i] for i in in_scope])
-    y_in = [labels[i] for i in in_scope]
-    started = time.perf_counter()
-    base = LogisticRegression(C=10.0, max_iter=2000).fit(x_in, y_in)
-    base_fit_s = time.perf_counter() - started
-
-    predictions = model.predict(test_texts)
-    ours = evaluate(gold, [p.intent for p in predictions])
-    in_rows = [i for i, g in enumerate(gold) if g != OUT_OF_SCOPE]
-    closed = float(np.mean([predictions[i].top == gold[i] for i in in_rows]))
-    x_test = cached.encode(test_texts)
-    base_pred = [str(p) for p in base.predict(x_test)]
-    baseline = evaluate(gold, base_pred)
-    base_closed = float(np.mean([base_pred[i] == gold[i] for i in in_rows]))
-
-    # Speed: batched, embedding included, on texts not seen by the cache's owner this run.
-    probe = test_texts[:speed_rows]
-    model.embedder = embedder
-    ours_s, base_s = [], []
-    for _ in range(3):  # alternate, keep the best: the machine may be shared
-        started = time.perf_counter()
-        model.predict(probe)
-        ours_s.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        base.predict(embedder.encode(probe))
-        base_s.append(time.perf_counter() - started)
-    model.embedder = cached
-    # Head only, on precomputed vectors (all test rows, repeated for a stable timing).
-    reps = 5
-    started = time.perf_counter()
-    for _ in range(reps):
-        model.predict(test_texts)
-    head_s = (time.perf_counter() - started) / reps
-    started = time.perf_counter()
-    for _ in range(reps):
-        base.predict(cached.encode(test_texts))
-    base_head_s = (time.perf_counter() - started) / reps
-
-    train_s, base_train_s = encode_s + fit_s, encode_s + base_fit_s
-    pps, base_pps = rate(len(probe), min(ours_s)), rate(len(probe), min(base_s))
-    return {
-        "setting": name,
-        "train_rows": len(in_scope),
-        "oos_train_rows": len(texts) - len(in_scope),
-        "accuracy": ours["accuracy"],
-        "in_scope_acc": ours["in_scope_accuracy"],
-        "oos_recall": ours["oos_recall"],
-        "macro_f1": ours["macro_f1"],
-        "closed_set_in_scope_acc": round(closed, 4),
-        "threshold": round(model.threshold, 4),
-        "similarity_threshold": getattr(model, "similarity_threshold", None),
-        "calibration": model.calibration,
-        "train_s": round(train_s, 1),
-        "encode_train_s": round(encode_s, 1),
-        "pred_per_s": pps,
-        "head_pred_per_s": rate(len(test_texts), head_s),
-        "baseline": {
-            "accuracy": baseline["accuracy"],
-            "in_scope_acc": baseline["in_scope_accuracy"],
-            "oos_recall": baseline["oos_recall"],
-            "macro_f1": baseline["macro_f1"],
-            "closed_set_in_scope_acc": round(base_closed, 4),
-            "train_s": round(base_train_s, 1),
-            "pred_per_s": base_pps,
-            "head_pred_per_s": rate(len(test_texts), base_head_s),
-        },
-        "train_time_ratio": _common.ratio(train_s, base_train_s),
-        "pred_rate_ratio": _common.ratio(pps, base_pps),
-        "head_rate_ratio": _common.ratio(
-            rate(len(test_texts), head_s), rate(len(test_texts), base_head_s)
-        ),
-        "n_test": ours["n"],
-        "n_oos_test": ours["n_oos"],
-    }
+    models, rows = {}, {}
+    for method in methods:
+        print(f"... {name} {method}", file=sys.stderr, flush=True)
+        models[method], rows[method] = _intents.train_and_score(method, embedder, train, test, name)
+    rates = _intents.prediction_rates(models, [t for t, _ in test[:speed_rows]])
+    base = rows.get("frozen")
+    for method, row in rows.items():
+        row.update(setting=name, pred_per_s=rates[method])
+        if base is not None:
+            row["train_time_ratio"] = _common.ratio(row["train_s"], base["train_s"])
+            row["pred_rate_ratio"] = _common.ratio(row["pred_per_s"], base["pred_per_s"])
+    return list(rows.values())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -192,9 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CLINC150 data_full.json")
     parser.add_argument("--seed", type=int, default=0, help="seed for the k-shot samples")
     parser.add_argument("--quick", action="store_true", help="15 intents, 5/10-shot: a smoke run")
-    parser.add_argument(
-        "--speed-rows", type=int, default=1100, help="test texts timed for predictions/s"
-    )
+    parser.add_argument("--settings", default="5,10,full", help="comma list of 5, 10, full")
+    parser.add_argument("--methods", default="frozen,finetune", help="comma list of frozen, finetune")
+    parser.add_argument("--speed-rows", type=int, default=1100, help="test texts timed for predictions/s")
     args = parser.parse_args(argv)
 
     import torch
@@ -204,52 +90,22 @@ def main(argv: list[str] | None = None) -> None:
     from knowledge.embeddings import Embedder
 
     data = load(args.data, args.quick)
-    spec = KnowledgeSettings().embedding_model
-    embedder = Embedder(spec, device="cpu")
-    cached = CachedEmbedder(embedder)
-    settings = [("5-shot", 5), ("10-shot", 10)] + ([] if args.quick else [("full", None)])
+    embedder = Embedder(KnowledgeSettings().embedding_model, device="cpu")
+    chosen = [s.strip() for s in args.settings.split(",")]
+    if args.quick:
+        chosen = [s for s in chosen if s != "full"]
+    methods = [m.strip() for m in args.methods.split(",")]
     speed_rows = min(args.speed_rows, 200) if args.quick else args.speed_rows
-
     results = []
-    for name, k in settings:
-        print(f"... {name}", file=sys.stderr, flush=True)
-        results.append(run_setting(name, k, data, embedder, cached, args.seed, speed_rows))
+    for key in chosen:
+        name, k = SETTINGS[key]
+        results += run_setting(name, k, data, embedder, methods, args.seed, speed_rows)
 
-    rows = []
-    for r in results:
-        b = r["baseline"]
-        rows.append({**r, "model": "frontdesk"})
-        rows.append(
-            {
-                "setting": r["setting"],
-                "model": "plain LR",
-                **{k: b[k] for k in b},
-                "train_time_ratio": 1.0,
-                "pred_rate_ratio": 1.0,
-            }
-        )
     print(
-        f"CLINC150 test+oos_test ({results[0]['n_test']} rows, {results[0]['n_oos_test']} oos); "
-        f"embedder {embedder.name}, CPU, {os.cpu_count()} cores; seed {args.seed}"
-        + ("; QUICK (15 intents)" if args.quick else "")
+        f"CLINC150 test+oos_test ({results[0]['n']} rows, {results[0]['n_oos']} oos); embedder {embedder.name}, "
+        f"CPU, {os.cpu_count()} cores; seed {args.seed}" + ("; QUICK (15 intents)" if args.quick else "")
     )
-    _common.print_table(
-        rows,
-        [
-            "setting",
-            "model",
-            "accuracy",
-            "in_scope_acc",
-            "oos_recall",
-            "macro_f1",
-            "closed_set_in_scope_acc",
-            "train_s",
-            "train_time_ratio",
-            "pred_per_s",
-            "pred_rate_ratio",
-            "head_pred_per_s",
-        ],
-    )
+    _common.print_table(results, COLUMNS)
     _common.json_line(
         {
             "bench": "intents_clinc150",

@@ -13,7 +13,7 @@ from bot.intents.classifier import IntentClassifier
 from bot.pipeline import Pipeline, build_stages
 from bot.rules import Rule
 from bot.stages import DEFAULT_STAGES
-from bot.types import BotProfile, BotReply, Emit, Turn, TurnContext
+from bot.types import BotProfile, BotReply, ConversationState, Emit, Turn, TurnContext
 from knowledge.base import KnowledgeBase
 
 
@@ -42,6 +42,7 @@ class BotRuntime:
         channel: str = "web",
         locale: str | None = None,
         restart: Callable[[], None] | None = None,
+        state: ConversationState | None = None,
     ) -> BotReply:
         """Run one customer turn through the pipeline.
 
@@ -53,6 +54,8 @@ class BotRuntime:
             channel: where the message came from.
             locale: the customer's language tag, when known.
             restart: called when pieces already streamed must be discarded (a backend failed mid-answer).
+            state: the conversation's attributes, slot-filling flow and message count; rule actions
+                change it in place, and the reply carries it back.
 
         Returns:
             The reply, its citations and its trace.
@@ -64,4 +67,8 @@ class BotRuntime:
             ctx.cancel = cancel
         if restart is not None:
             ctx.restart = restart
-        return self.pipeline.run(ctx)
+        if state is not None:
+            ctx.state = state
+        reply = self.pipeline.run(ctx)
+        reply.state = ctx.state
+        return reply

@@ -11,7 +11,7 @@ from bot.grounding import check, citations_for
 from bot.handoff import low_confidence_streak
 from bot.intents import OUT_OF_SCOPE
 from bot.pipeline import register_stage
-from bot.rules import first_match
+from bot.rules import apply_rules
 from bot.types import TurnContext
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class IntentStage:
 
 @register_stage("rules")
 class RulesStage:
-    """Answer from the first matching reply rule."""
+    """Continue the slot-filling flow in progress, else answer from the first matching reply rule."""
 
     name = "rules"
 
@@ -48,14 +48,8 @@ class RulesStage:
         self.runtime = runtime
 
     def run(self, ctx: TurnContext) -> None:
-        """Finish the turn with the rule's reply when one matches."""
-        rule = first_match(self.runtime.rules, ctx)
-        if rule is not None:
-            reply = rule.render(ctx)
-            ctx.trace.rule = rule.name
-            if rule.action == "handoff":
-                ctx.request_handoff(f"rule:{rule.name}")
-            ctx.finish(reply)
+        """Finish the turn when a flow or rule answers it (a knowledge action lets later stages answer)."""
+        apply_rules(self.runtime.rules, ctx)
 
 
 @register_stage("handoff")

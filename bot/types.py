@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from knowledge.base import SearchResult
@@ -22,6 +23,7 @@ class BotProfile:
         "I'm sorry, I couldn't find that in our help center. Would you like me to connect you with a person?"
     )
     handoff: str = "I'm not sure I can help with that, so I've asked a person to join. They will reply here soon."
+    timezone: str = "UTC"  # IANA name; rule time windows without their own timezone use it
 
 
 @dataclass
@@ -78,12 +80,43 @@ class Trace:
     handoff_reason: str | None = None  # e.g. "rule:human_agent", "low_confidence"
     grounding: dict[str, Any] = field(default_factory=dict)
     stages: list[StageRecord] = field(default_factory=list)
+    rule_reasons: list[str] = field(default_factory=list)  # why the rule fired, one line per condition
+    rules_applied: list[str] = field(default_factory=list)  # tag/set_attribute-only rules that also ran
+    actions: list[str] = field(default_factory=list)  # the fired rule's actions that ran, in order
+    flow: list[dict[str, Any]] = field(default_factory=list)  # slot-filling steps of this turn
+    quick_replies: list[dict[str, str]] = field(default_factory=list)  # buttons sent with the reply
+    knowledge_query: str | None = None  # the question a rule's knowledge action asked instead of the message
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         data = asdict(self)
         data["latency_ms"] = {s.stage: s.ms for s in self.stages}
         return data
+
+
+@dataclass
+class ConversationState:
+    """What a conversation remembers between turns; rule actions and flows change it.
+
+    attributes: customer attributes and tags (Conversation.attributes).
+    flow: slot-filling state (Conversation.flow): {"slots": {...}, "active": {...}} or None.
+    message_count: customer messages in the conversation, this one included (0: unknown, count the history).
+    """
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    flow: dict[str, Any] | None = None
+    message_count: int = 0
+
+    @property
+    def slots(self) -> dict[str, Any]:
+        """Slot values collected by completed flows."""
+        return dict((self.flow or {}).get("slots") or {})
+
+    @property
+    def active_flow(self) -> dict[str, Any] | None:
+        """The flow waiting for the customer's answer, if any."""
+        active = (self.flow or {}).get("active")
+        return active if isinstance(active, dict) else None
 
 
 Emit = Callable[[str], None]
@@ -113,10 +146,13 @@ class TurnContext:
     fallback: bool = False
     done: bool = False
     trace: Trace = field(default_factory=Trace)
+    state: ConversationState = field(default_factory=ConversationState)
+    now: datetime | None = None  # the turn's moment for time-window rules; None: the clock
+    prefix: str = ""  # already streamed by a rule whose knowledge action lets later stages answer
 
     def finish(self, text: str, *, fallback: bool = False, stream: bool = True) -> None:
         """Set the final reply and stop the pipeline; stream it when no stage streamed yet."""
-        self.reply = text
+        self.reply = self.prefix + text
         self.fallback = fallback
         self.done = True
         if stream:
@@ -137,3 +173,4 @@ class BotReply:
     intent: str | None
     fallback: bool
     trace: Trace
+    state: ConversationState | None = None  # the conversation's state after the turn

@@ -13,9 +13,9 @@ import numpy as np
 from knowledge.chunking import chunk_markdown
 from knowledge.config import KnowledgeSettings
 from knowledge.embeddings import Embedder
-from knowledge.keyword import KeywordIndex
+from knowledge.keyword import KeywordIndex, is_cjk
 from knowledge.loaders.registry import Part
-from knowledge.rerank import Relevance, Reranker
+from knowledge.rerank import LEXICAL_WEIGHT, Relevance, Reranker, keyword_overlap
 from knowledge.types import ChunkRecord, Hit
 from knowledge.vector_store import VectorStore
 
@@ -119,6 +119,35 @@ class KnowledgeBase:
         self.store.add(records, vectors)
         self._after_write()
 
+    def sync(self, records: list[ChunkRecord]) -> tuple[int, int]:
+        """Make the index hold exactly these records (the database's), re-embedding only what changed.
+
+        Another process (the CLI, another worker) may have added, changed or deleted documents: their
+        chunks are compared by id and text, and only the documents that differ are re-indexed.
+
+        Returns:
+            (documents re-indexed, documents removed).
+        """
+        wanted: dict[str, list[ChunkRecord]] = {}
+        for record in records:
+            wanted.setdefault(record.document_id, []).append(record)
+        held: dict[str, set[tuple[int, str]]] = {}
+        for chunk in self.store.chunks.values():
+            held.setdefault(chunk.document_id, set()).add((chunk.id, chunk.text))
+        changed = [d for d, recs in wanted.items() if {(r.id, r.text) for r in recs} != held.get(d)]
+        gone = [d for d in held if d not in wanted]
+        if not changed and not gone:
+            return 0, 0
+        for document_id in gone:
+            self.store.remove_document(document_id)
+        for document_id in changed:
+            recs = wanted[document_id]
+            vectors = self.embedder.encode([self._embedding_text(r) for r in recs])
+            self.store.remove_document(document_id)
+            self.store.add(recs, vectors)
+        self._after_write()
+        return len(changed), len(gone)
+
     def _after_write(self) -> None:
         self.keywords.rebuild(list(self.store.chunks.values()))
         self.store.save()
@@ -145,10 +174,14 @@ class KnowledgeBase:
         qvec = self.embedder.encode([query])[0]
         dense = self.store.search(qvec, self.settings.candidates)
         keyword = self.keywords.search(query, self.settings.candidates) if self.settings.hybrid else []
+        # An English-only model ranks Chinese text at random: fusing that noise in costs more than it
+        # adds (Debian FAQ zh, bench/retrieval_faq.py), so BM25 alone ranks when it found anything.
+        understood = self._understands(query)
+        dense_counts = not keyword or understood
         fused: dict[int, float] = {}
         dense_rank = {rec.id: rank for rank, (rec, _) in enumerate(dense)}
         keyword_rank = {cid: rank for rank, (cid, _) in enumerate(keyword)}
-        for ranks in (dense_rank, keyword_rank):
+        for ranks in (dense_rank if dense_counts else {}, keyword_rank):
             for cid, rank in ranks.items():
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
         cosine = {rec.id: score for rec, score in dense}
@@ -170,16 +203,31 @@ class KnowledgeBase:
             hits.append(Hit(record, float(cosine[cid]), fused[cid], dense_rank.get(cid), keyword_rank.get(cid)))
             if len(hits) == limit:
                 break
-        if hits:  # re-score the best fused candidates: cross-encoder, else cosine + keyword overlap
-            scores = self.relevance(query, [self._embedding_text(h.chunk) for h in hits])
+        if hits and (cross or dense_counts):  # re-score the best fused: cross-encoder, else cosine + keywords
+            texts = [self._embedding_text(h.chunk) for h in hits]
+            if cross:
+                scores = self.relevance(query, texts)
+            else:  # the stored vectors already give the cosine: no need to embed the passages again
+                scores = np.array([h.score for h in hits]) + LEXICAL_WEIGHT * keyword_overlap(query, texts)
             for hit, score in zip(hits, scores.tolist(), strict=True):
                 hit.rerank = float(score)
-            hits = sorted(hits, key=lambda h: -(h.rerank or 0.0))[:k]
-        best = max((h.score for h in hits), default=0.0)
-        confident = best >= self.settings.min_score or (
-            cross and bool(hits) and (hits[0].rerank or 0.0) >= self.settings.min_rerank
-        )
+            hits = sorted(hits, key=lambda h: -(h.rerank or 0.0))
+        # else BM25 alone ranked (see above): keyword overlap re-scoring does worse than its order
+        hits = hits[:k]
+        if understood:
+            best = max((h.score for h in hits), default=0.0)
+            confident = best >= self.settings.min_score or (
+                cross and bool(hits) and (hits[0].rerank or 0.0) >= self.settings.min_rerank
+            )
+        else:  # the model cannot judge this text: answer only when the top passage has most of its keywords
+            top = [self._embedding_text(hits[0].chunk)] if hits else []
+            confident = bool(hits) and float(keyword_overlap(query, top)[0]) >= self.settings.min_keyword_overlap
         return SearchResult(query, hits, bool(confident))
+
+    def _understands(self, query: str) -> bool:
+        """Whether the embedding model can rank this query: not CJK text, or a multilingual model."""
+        # Test fakes and remote embedders may lack the flag; they are assumed to handle any language.
+        return not is_cjk(query) or bool(getattr(self.embedder, "multilingual", True))
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed texts with this knowledge base's model."""

@@ -27,6 +27,11 @@ class KnowledgeSettings(BaseModel):
     min_score: float = Field(
         default=0.30, description="Best dense cosine below which the bot says it does not know."
     )
+    min_keyword_overlap: float = Field(
+        default=0.3, ge=0.0, le=1.0,
+        description="For text the embedding model cannot read (Chinese with an English model): the share of "
+        "the question's keywords (jieba words) the top passage must hold to answer.",
+    )
     ann_threshold: int = Field(
         default=50_000, ge=1,
         description="Chunks in a bot's index above which search goes from exact (flat) to HNSW.",

@@ -94,6 +94,7 @@ class Embedder:
         self.path: Path = resolved.path
         self.name = resolved.name
         self.backend = resolved.backend
+        self.multilingual = resolved.multilingual  # False: Chinese queries are left to BM25
         started = time.perf_counter()
         self._encoder = BACKENDS[resolved.backend](resolved.path, device)
         self.load_seconds = time.perf_counter() - started

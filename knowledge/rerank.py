@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import re
 import threading
 import time
 from pathlib import Path
@@ -13,12 +12,11 @@ import numpy as np
 
 from knowledge.embeddings import Embedder
 from knowledge.errors import ModelNotFound
-from knowledge.keyword import tokenize
+from knowledge.keyword import is_cjk, tokenize
 
 # Without a cross-encoder, keyword overlap steadies embedding similarity (most for Chinese,
 # which the default English embedding model barely understands).
 LEXICAL_WEIGHT = 0.5
-CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +81,7 @@ class Reranker:
 
     def supports(self, query: str) -> bool:
         """Whether the query is in a language the model was trained on (English-only models)."""
-        return len(CJK.findall(query)) <= 0.2 * max(len(query.strip()), 1)
+        return not is_cjk(query)
 
     def score(self, query: str, passages: list[str]) -> np.ndarray:
         """Relevance logits, one per passage."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,14 +15,20 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from admin import TEMPLATES_DIR
+from admin.intents import router as admin_intents_router
 from admin.routes import router as admin_router
-from server.api import channels, handoff, messages, pages, ws
+from admin.rules import router as admin_rules_router
+from admin.widget import router as admin_widget_router
+from server.api import channels, handoff, messages, pages, privacy, ws
 from server.api.documents import router as documents_router
 from server.api.feedback import router as feedback_router
+from server.api.widget import router as widget_router
 from server.chat import ChatService
 from server.context import Services
 from server.errors import FrontdeskError
-from server.hub import Hub
+from server.hub import make_hub
+from server.ingest_queue import IngestQueue
+from server.privacy import install_log_redaction, retention_loop
 from server.seed import is_empty, seed_demo
 from server.settings import Settings
 from web import STATIC_DIR
@@ -72,7 +79,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         owned = services is None
         app.state.services = services or Services.open(settings)
         app.state.chat = ChatService(app.state.services)
-        app.state.hub = Hub()
+        app.state.hub = make_hub(settings.redis_url)
+        await app.state.hub.start()
         if settings.seed_demo and is_empty(app.state.services.runtimes):
             result = seed_demo(app.state.services.runtimes)
             app.state.seeded = result
@@ -80,9 +88,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 "created demo bot %r; console login %s / %s (shown once)",
                 result.bot_slug, result.admin_email, result.admin_password,
             )
+        install_log_redaction()
+        purger = asyncio.create_task(retention_loop(app.state.services.engine))
+        app.state.ingest = IngestQueue(app.state.services.runtimes)
+        app.state.ingest.start()
         try:
             yield
         finally:
+            app.state.ingest.stop()
+            purger.cancel()
+            await app.state.hub.stop()
             if owned:
                 app.state.services.close()
 
@@ -95,9 +110,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.include_router(admin_router)
+    app.include_router(admin_rules_router)
+    app.include_router(admin_intents_router)
+    app.include_router(admin_widget_router)
+    app.include_router(widget_router)
     app.include_router(channels.router)
     app.include_router(documents_router)
     app.include_router(feedback_router)
+    app.include_router(privacy.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.get("/health", tags=["ops"])

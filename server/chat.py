@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
-from sqlmodel import Session
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from bot import handoff
-from bot.types import BotReply, Trace
+from bot.types import BotReply, ConversationState, Trace
 from server import store
 from server.context import Services
 from server.errors import BadRequest, FrontdeskError
+from server.privacy import text_to_store
 from server.tables import Bot, Conversation, Message
 
 log = logging.getLogger(__name__)
@@ -69,10 +72,12 @@ class ChatService:
         text = self.check_text(text)
         engine = self.services.engine
         with Session(engine, expire_on_commit=False) as session:
-            received = store.receive(session, conversation, text, client_id)
+            received = store.receive(session, conversation, text_to_store(session, bot, text), client_id)
             status = store.reopen_if_resolved(session, conversation.id)
             earlier = store.history(session, conversation.id, limit=21)
             past = store.turns([m for m in earlier if m.id != received.message.id][-20:])
+            state = load_state(session, conversation.id)
+        before = copy.deepcopy(state)
         if on_received:
             await on_received(received.message)
         if received.duplicate and received.reply is not None:
@@ -81,7 +86,7 @@ class ChatService:
             return TurnOutcome(received.message, None, received.duplicate, status)  # a person answers
         cancel = cancel or threading.Event()
         try:
-            reply = await self._answer(bot.slug, text, past, conversation, send_chunk, send_reset, cancel)
+            reply = await self._answer(bot.slug, text, past, conversation, send_chunk, send_reset, cancel, state)
         except Exception as exc:
             log.exception("turn failed for conversation %s", conversation.id)
             with Session(engine, expire_on_commit=False) as session:
@@ -89,6 +94,8 @@ class ChatService:
             reply = self._failure_reply(bot, exc)
         with Session(engine, expire_on_commit=False) as session:
             stored = store.record_reply(session, received.message, reply)
+            if reply.state is not None:
+                save_state(session, conversation.id, before, reply.state)
             if reply.trace.handoff:
                 status = self._queue(session, conversation.id)
         return TurnOutcome(received.message, stored, received.duplicate, status)
@@ -105,6 +112,7 @@ class ChatService:
     async def _answer(
         self, slug: str, text: str, past: list, conversation: Conversation, send_chunk: SendChunk | None,
         send_reset: Callable[[], Awaitable[None]] | None, cancel: threading.Event,
+        state: ConversationState | None = None,
     ) -> BotReply:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
@@ -115,7 +123,7 @@ class ChatService:
         def work() -> BotReply:
             runtime = self.services.runtimes.get(slug)
             return runtime.answer(
-                text, past, emit, cancel, conversation.channel, conversation.locale, lambda: emit(RESTART)
+                text, past, emit, cancel, conversation.channel, conversation.locale, lambda: emit(RESTART), state
             )
 
         async def forward(item: object) -> None:
@@ -146,3 +154,27 @@ class ChatService:
         trace = Trace(fallback_reason=f"internal error: {type(exc).__name__}")
         text = bot.fallback or "Sorry, something went wrong on our side. Please try again in a moment."
         return BotReply(text, [], None, True, trace)
+
+
+def load_state(session: Session, conversation_id: str) -> ConversationState:
+    """The conversation's attributes and slot-filling flow, read fresh (another socket or worker may
+    have run the last turn), and how many customer messages it has."""
+    attributes, flow = session.exec(
+        select(Conversation.attributes, Conversation.flow).where(Conversation.id == conversation_id)
+    ).one()
+    count = session.exec(
+        select(func.count()).where(Message.conversation_id == conversation_id, Message.role == "customer")
+    ).one()
+    return ConversationState(dict(attributes or {}), copy.deepcopy(flow), int(count))
+
+
+def save_state(session: Session, conversation_id: str, before: ConversationState, after: ConversationState) -> None:
+    """Persist the attributes and flow a turn changed, so they outlive the socket and the process."""
+    if (before.attributes, before.flow) == (after.attributes, after.flow):
+        return
+    session.exec(  # type: ignore[call-overload]
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id)
+        .values(attributes=after.attributes, flow=after.flow)
+    )
+    session.commit()

@@ -28,6 +28,12 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(intents_app, name="intents")
 channels_app = typer.Typer(help="Connect a bot to messaging platforms.", no_args_is_help=True)
 app.add_typer(channels_app, name="channels")
+secrets_app = typer.Typer(help="Encryption of stored secrets.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
+privacy_app = typer.Typer(help="Export or delete a customer's data; apply retention.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+rules_app = typer.Typer(help="Keep a bot's reply rules in a YAML file (e.g. in git).", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 
 BotOpt = Annotated[str, typer.Option("--bot", help="The bot's slug.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -148,8 +154,11 @@ def bots_list(as_json: JsonOpt = False) -> None:
 
 @kb_app.command("ingest")
 def kb_ingest(bot: BotOpt, paths: Annotated[list[Path], typer.Argument(help="Files or folders.")]) -> None:
-    """Add documents (Markdown, text, HTML, PDF, DOCX, CSV/XLSX FAQ tables) to a bot's knowledge."""
-    from server.ingest import IngestResult, expand_paths, ingest_paths
+    """Add documents (Markdown, text, HTML, PDF, DOCX, CSV/XLSX FAQ tables) to a bot's knowledge.
+
+    Every good file is ingested even when others fail; the exit status is 1 if any failed.
+    """
+    from server.ingest import expand_paths
     from server.store import get_bot
 
     with services() as svc:
@@ -158,20 +167,44 @@ def kb_ingest(bot: BotOpt, paths: Annotated[list[Path], typer.Argument(help="Fil
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             fail(f"no such file or folder: {', '.join(missing)}")
-        total = len(expand_paths(paths))
-        with typer.progressbar(length=total, label="Ingesting", file=sys.stderr) as bar:
-
-            def step(_: IngestResult) -> None:
-                bar.update(1)
-
-            results = ingest_paths(svc.runtimes, bot, paths, step)
+        files = expand_paths(paths)
+        if not files:
+            fail(f"no supported files in {', '.join(map(str, paths))}")
+        results = _ingest_with_progress(svc, bot, files)
     for r in results:
         status = "unchanged" if r.unchanged else (f"{r.chunks} chunks" if r.ok else f"FAILED: {r.error}")
         typer.echo(f"{r.source}: {status}")
-    failed = sum(not r.ok for r in results)
-    typer.echo(f"{len(results) - failed} ingested, {failed} failed")
+    failed = [r for r in results if not r.ok]
+    typer.echo(f"{len(results) - len(failed)} ingested, {len(failed)} failed")
     if failed:
         raise typer.Exit(1)
+
+
+def _ingest_with_progress(svc: Services, bot: str, files: list[Path]) -> list[Any]:
+    """Ingest files one by one under a progress bar on stderr: files done, and the current file's percent."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from server.ingest import IngestResult, ingest_paths
+
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        overall = bar.add_task("files", total=len(files))
+        current = bar.add_task("", total=100, visible=False)
+
+        def on_file(path: Path, percent: int) -> None:
+            bar.update(current, description=path.name, completed=percent, visible=True)
+
+        def done(result: IngestResult) -> None:
+            bar.update(current, completed=0, visible=False)
+            bar.advance(overall)
+            if not result.ok:
+                message = escape(result.error or result.source)
+                bar.console.print(f"[red]failed[/red] {message}", highlight=False, soft_wrap=True)
+
+        return ingest_paths(svc.runtimes, bot, files, done, on_file)
 
 
 @kb_app.command("search")
@@ -207,16 +240,39 @@ def _intent_command(bot: str, data: Path, action: Callable[[Services, Any], Any]
 
 
 @intents_app.command("train")
-def intents_train(bot: BotOpt, data: Annotated[Path, typer.Option("--data", help="CSV file.")]) -> None:
-    """Train a bot's intent model from a CSV (text + intent/label/category)."""
+def intents_train(
+    bot: BotOpt,
+    data: Annotated[Path, typer.Option("--data", help="CSV file.")],
+    promote: Annotated[
+        bool, typer.Option("--promote/--no-promote", help="Make the new version active (a bot's first always is).")
+    ] = True,
+) -> None:
+    """Train a new version of a bot's intent model from a CSV (text + intent/label/category) and its other examples."""
     from server.intent_training import train
 
-    typer.echo("Embedding examples and training...", err=True)
-    report = _intent_command(bot, data, lambda svc, ex: train(svc.runtimes, bot, ex))
+    def action(svc: Services, examples: Any) -> Any:
+        with typer.progressbar(length=100, label="Training", file=sys.stderr) as bar:
+            done = [0]
+
+            def progress(_: str, fraction: float) -> None:
+                step = int(fraction * 100) - done[0]
+                if step > 0:
+                    bar.update(step)
+                    done[0] += step
+
+            return train(svc.runtimes, bot, examples, promote=promote, progress=progress)
+
+    report = _intent_command(bot, data, action)
     typer.echo(
         f"trained {report.intents} intents on {report.examples} examples "
         f"({report.oos_examples} out-of-scope) in {report.seconds}s; threshold {report.threshold}"
     )
+    metrics = report.metrics or {}
+    held_out = (
+        f"held-out accuracy {metrics['accuracy']}, macro F1 {metrics['macro_f1']}"
+        if metrics else f"no held-out scores ({report.evaluation})"
+    )
+    typer.echo(f"version {report.version} ({report.status}); {held_out}")
 
 
 @intents_app.command("eval")
@@ -232,6 +288,48 @@ def intents_eval(
     else:
         for key, value in scores.items():
             typer.echo(f"{key}: {value}")
+
+
+@intents_app.command("models")
+def intents_models(bot: BotOpt, as_json: JsonOpt = False) -> None:
+    """List the versions of a bot's intent model with their held-out scores."""
+    from server.intent_models import list_models, model_summary
+
+    with services() as svc:
+        rows = [model_summary(m) for m in list_models(svc.runtimes, bot)]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo(f"bot {bot!r} has no intent models yet; run 'frontdesk intents train'")
+    for r in rows:
+        scores = f"accuracy {r['accuracy']}  macro F1 {r['macro_f1']}" if "accuracy" in r else "not evaluated"
+        typer.echo(
+            f"v{r['version']}\t{r['status']}\t{r['created_at']}\t{r['intents']} intents, {r['examples']} examples"
+            f"\t{scores}"
+        )
+
+
+@intents_app.command("promote")
+def intents_promote(
+    bot: BotOpt, version: Annotated[int, typer.Argument(help="The version to make active.", min=1)]
+) -> None:
+    """Make a version of a bot's intent model the active one."""
+    from server.intent_models import promote_version
+
+    with services() as svc:
+        row = promote_version(svc.runtimes, bot, version)
+    typer.echo(f"version {row.version} of {bot} is active")
+
+
+@intents_app.command("rollback")
+def intents_rollback(bot: BotOpt) -> None:
+    """Go back to the version of a bot's intent model that was active before the current one."""
+    from server.intent_models import rollback
+
+    with services() as svc:
+        row = rollback(svc.runtimes, bot)
+    typer.echo(f"rolled back: version {row.version} of {bot} is active")
 
 
 @app.command()
@@ -296,7 +394,7 @@ def channels_add(
     from server.channels.configs import add_channel, parse_sets
 
     with services() as svc:
-        channel, generated = add_channel(svc.engine, bot, kind, name, parse_sets(sets or []))
+        channel, generated = add_channel(svc.engine, svc.secrets, bot, kind, name, parse_sets(sets or []))
     typer.echo(f"added {kind} channel {name!r} ({channel.id})")
     typer.echo(f"webhook path: {channel.path}  (register https://YOUR-HOST{channel.path})")
     for key, value in generated.items():
@@ -311,10 +409,92 @@ def channels_list(bot: BotOpt, as_json: JsonOpt = False) -> None:
     from server.channels.configs import list_channels
 
     with services() as svc:
-        rows = list_channels(svc.engine, bot)
+        rows = list_channels(svc.engine, svc.secrets, bot)
     if as_json:
         print_json([asdict(r) for r in rows])
         return
     for r in rows:
         state = "enabled" if r.enabled else "disabled"
         typer.echo(f"{r.id}\t{r.kind}\t{r.name}\t{state}\t{r.path}")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret with the current FRONTDESK_SECRET_KEY.
+
+    Set the new key in FRONTDESK_SECRET_KEY and the old one in FRONTDESK_OLD_SECRET_KEYS first.
+    """
+    from server.channels.configs import reseal_channels
+
+    with services() as svc:
+        count = reseal_channels(svc.engine, svc.secrets)
+    typer.echo(f"re-encrypted the settings of {count} channel(s) with the current key")
+
+
+CustomerArg = Annotated[str, typer.Argument(help="The customer's channel user id, or a conversation id.")]
+
+
+@privacy_app.command("export")
+def privacy_export(bot: BotOpt, customer: CustomerArg) -> None:
+    """Print everything stored about one customer as JSON."""
+    from server.privacy import export_customer
+
+    with services() as svc:
+        print_json(export_customer(svc.engine, bot, customer))
+
+
+@privacy_app.command("delete")
+def privacy_delete(
+    bot: BotOpt, customer: CustomerArg, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False
+) -> None:
+    """Delete one customer's conversations, messages and feedback."""
+    from server.privacy import delete_customer
+
+    if not yes and not typer.confirm(f"delete all data of customer {customer!r} with bot {bot!r}?"):
+        fail("nothing deleted")
+    with services() as svc:
+        deleted = delete_customer(svc.engine, bot, customer)
+    typer.echo(
+        f"deleted {deleted.conversations} conversation(s), {deleted.messages} message(s), "
+        f"{deleted.feedback} feedback row(s)"
+    )
+
+
+@privacy_app.command("purge")
+def privacy_purge() -> None:
+    """Delete conversations older than their tenant's retention window now (the server does it hourly)."""
+    from server.privacy import purge_expired
+
+    with services() as svc:
+        done = purge_expired(svc.engine)
+    typer.echo(f"deleted {done.conversations} expired conversation(s), {done.messages} message(s)")
+
+
+@rules_app.command("export")
+def rules_export(
+    bot: BotOpt, out: Annotated[Path | None, typer.Option("--out", help="Write to this file, not stdout.")] = None
+) -> None:
+    """Print (or write) the bot's reply rules as YAML."""
+    from server.rules_io import export_rules
+
+    with services() as svc:
+        text = export_rules(svc.runtimes, bot)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+@rules_app.command("import")
+def rules_import(
+    bot: BotOpt,
+    path: Annotated[Path, typer.Argument(help="A YAML file as written by `rules export`.")],
+    merge: Annotated[bool, typer.Option("--merge", help="Keep rules the file does not name.")] = False,
+) -> None:
+    """Replace the bot's reply rules with a YAML file's (all rules are checked first; nothing changes on error)."""
+    from server.rules_io import import_rules
+
+    with services() as svc:  # a missing file (OSError) or a bad rule (ConfigError) is a one-line failure
+        written, removed = import_rules(svc.runtimes, bot, path.read_text(encoding="utf-8"), merge=merge)
+    typer.echo(f"imported {written} rule(s) into {bot!r}; removed {removed}")

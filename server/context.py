@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from knowledge.embeddings import EmbedderCache
 from server.db import create_db_engine, migrate
 from server.runtimes import RuntimeRegistry
+from server.secret_box import SecretBox
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,11 @@ class Services:
     engine: Engine
     embedders: EmbedderCache = field(default_factory=EmbedderCache)
     runtimes: RuntimeRegistry = field(init=False)
+    secrets: SecretBox = field(init=False)
 
     def __post_init__(self) -> None:
         self.runtimes = RuntimeRegistry(self.settings, self.engine, self.embedders)
+        self.secrets = SecretBox.from_settings(self.settings)
 
     @classmethod
     def open(cls, settings: Settings) -> Services:

@@ -1,7 +1,7 @@
 """Live events per conversation (agent messages) for the sockets that show it.
 
-In-process only: it reaches the sockets of this worker. With several workers behind a load
-balancer, the Redis pub/sub variant (a later issue) must replace it; the interface stays.
+In-process: it reaches the sockets of this worker. With several workers behind a load balancer,
+set FRONTDESK_REDIS_URL and server.redis_hub.RedisHub (same interface) carries events between them.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ class Hub:
             if not subscribers:
                 del self._subscribers[conversation_id]
 
+    async def start(self) -> None:
+        """Nothing to start in-process (RedisHub starts its listener here)."""
+
+    async def stop(self) -> None:
+        """Nothing to stop in-process."""
+
     def publish(self, conversation_id: str, event: Event) -> int:
         """Deliver event to the conversation's subscribers; returns how many there were."""
         subscribers = list(self._subscribers.get(conversation_id, {}).items())
@@ -49,3 +55,15 @@ class Hub:
             queue.put_nowait(event)
         except asyncio.QueueFull:  # a stuck socket; the message is stored and comes back in history
             log.warning("dropped a live event for a slow subscriber")
+
+
+def make_hub(redis_url: str | None) -> Hub:
+    """The in-process hub, or the Redis one when a URL is set (needs the `scale` extra)."""
+    if not redis_url:
+        return Hub()
+    try:
+        from server.redis_hub import RedisHub
+    except ImportError as exc:
+        message = "FRONTDESK_REDIS_URL is set but the redis package is missing: pip install '.[scale]'"
+        raise RuntimeError(message) from exc
+    return RedisHub(redis_url)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from bot.errors import ConfigError
 from bot.generation.base import Generator
 from bot.generation.factory import create_generator
 from bot.intents.classifier import IntentClassifier
@@ -21,9 +26,12 @@ from knowledge.rerank import Relevance, Reranker, default_reranker
 from knowledge.types import ChunkRecord
 from server.settings import Settings
 from server.store import get_bot
-from server.tables import Bot, Chunk, Document, ReplyRule
+from server.tables import Bot, Chunk, Document, IntentModel, ReplyRule
 
 log = logging.getLogger(__name__)
+# how stale a runtime may be after another process (the CLI, another worker) changes its bot's intent
+# model, documents or rules
+CHANGE_CHECK_SECONDS = 5.0
 
 
 def index_folder(settings: Settings, slug: str) -> Path:
@@ -32,7 +40,7 @@ def index_folder(settings: Settings, slug: str) -> Path:
 
 
 def intent_folder(settings: Settings, slug: str) -> Path:
-    """Where a bot's current intent model lives."""
+    """Where a bot's one intent model lived before versions (server/intent_models.py) came."""
     return settings.data_dir / "intents" / slug / "current"
 
 
@@ -42,6 +50,25 @@ def profile_of(bot: Bot) -> BotProfile:
     if bot.fallback:
         profile.fallback = bot.fallback
     return profile
+
+
+def rule_of(row: ReplyRule) -> Rule:
+    """The pipeline's rule from a stored row (when/then JSON, or the old one-reply shape)."""
+    return Rule.from_dict({**row.definition, "name": row.name, "priority": row.priority, "enabled": row.enabled})
+
+
+def load_rules(session: Session, bot_id: str) -> list[Rule]:
+    """A bot's rules in priority order; a row that no longer validates is logged and left out."""
+    rows = session.exec(
+        select(ReplyRule).where(ReplyRule.bot_id == bot_id).order_by(col(ReplyRule.priority), col(ReplyRule.name))
+    ).all()
+    rules = []
+    for row in rows:
+        try:
+            rules.append(rule_of(row))
+        except ConfigError as exc:
+            log.error("reply rule %r left out: %s", row.name, exc)
+    return rules
 
 
 class RuntimeRegistry:
@@ -57,6 +84,7 @@ class RuntimeRegistry:
         self._reranker: Reranker | None = None
         self._reranker_loaded = False
         self._lock = threading.RLock()
+        self._marks: dict[tuple[str, str], tuple[object, float]] = {}  # (what, slug) -> (fingerprint, checked at)
 
     def embedder(self):  # type: ignore[no-untyped-def]
         """The embedding model every bot uses."""
@@ -74,24 +102,53 @@ class RuntimeRegistry:
             return self._reranker
 
     def knowledge(self, slug: str) -> KnowledgeBase:
-        """A bot's knowledge base, rebuilt from the database when the index is missing or stale."""
+        """A bot's knowledge base, brought in line with the database when its index is missing or stale."""
         with self._lock:
-            if slug not in self._knowledge:
+            kb = self._knowledge.get(slug)
+            if kb is None:
                 kb = KnowledgeBase(
                     index_folder(self.settings, slug), self.embedder(), self.settings.knowledge, self.reranker()
                 )
-                records = self._chunks_from_db(slug)
-                if {r.id for r in records} != set(kb.store.chunks):
-                    log.info("index of %s is missing or stale: rebuilding %d chunks", slug, len(records))
-                    kb.rebuild(records)
                 self._knowledge[slug] = kb
-            return self._knowledge[slug]
+                self._marks.pop(("knowledge", slug), None)
+            if self._stale(("knowledge", slug), self._knowledge_mark, slug):
+                reindexed, removed = kb.sync(self._chunks_from_db(slug))
+                if reindexed or removed:
+                    log.info("index of %s was stale: %d document(s) re-indexed, %d removed", slug, reindexed, removed)
+            return kb
+
+    def _stale(self, key: tuple[str, str], mark_of: Callable[[str], object], slug: str) -> bool:
+        """Whether the bot's data changed since last looked at (asked at most every few seconds)."""
+        seen = self._marks.get(key)
+        now = time.monotonic()
+        if seen is not None and now - seen[1] < CHANGE_CHECK_SECONDS:
+            return False
+        mark = mark_of(slug)
+        self._marks[key] = (mark, now)
+        return seen is None or mark != seen[0]
+
+    def _knowledge_mark(self, slug: str) -> object:
+        """A cheap fingerprint of a bot's indexed documents: their count, chunks and newest change."""
+        with Session(self.engine) as session:
+            bot = get_bot(session, slug)
+            docs = session.exec(
+                select(func.count(col(Document.id)), func.max(Document.updated_at)).where(Document.bot_id == bot.id)
+            ).one()
+            chunks = session.exec(select(func.count(col(Chunk.id))).where(Chunk.bot_id == bot.id)).one()
+        return (tuple(docs), chunks)
+
+    def _rules_mark(self, slug: str) -> object:
+        """A fingerprint of a bot's stored rules."""
+        with Session(self.engine) as session:
+            bot = get_bot(session, slug)
+            rows = session.exec(select(ReplyRule).where(ReplyRule.bot_id == bot.id)).all()
+            return sorted((r.name, r.priority, r.enabled, json.dumps(r.definition, sort_keys=True)) for r in rows)
 
     def _chunks_from_db(self, slug: str) -> list[ChunkRecord]:
         with Session(self.engine) as session:
             bot = get_bot(session, slug)
             rows = session.exec(
-                select(Chunk, Document).join(Document).where(Chunk.bot_id == bot.id, Document.status == "ready")
+                select(Chunk, Document).join(Document).where(Chunk.bot_id == bot.id)
             ).all()
             return [
                 ChunkRecord(c.id, d.id, c.text, d.title, c.section, c.anchor, c.url) for c, d in rows
@@ -108,20 +165,41 @@ class RuntimeRegistry:
     def get(self, slug: str) -> BotRuntime:
         """The runtime of a bot, building it on first use."""
         with self._lock:
+            if slug in self._runtimes and self._stale(("intents", slug), self._intent_mark, slug):
+                log.info("the active intent model of %s changed: reloading its runtime", slug)
+                del self._runtimes[slug]
             if slug not in self._runtimes:
                 self._runtimes[slug] = self._build(slug)
+                self._stale(("rules", slug), self._rules_mark, slug)  # remember the rules it was built with
+            elif self._stale(("rules", slug), self._rules_mark, slug):
+                log.info("the reply rules of %s changed: reloading them", slug)
+                self.reload_rules(slug)
+            self.knowledge(slug)  # the runtime's knowledge base: synced with the database every few seconds
             return self._runtimes[slug]
+
+    def _active_intent_model(self, session: Session, bot_id: str) -> IntentModel | None:
+        query = (
+            select(IntentModel)
+            .where(IntentModel.bot_id == bot_id, IntentModel.status == "active")
+            .order_by(col(IntentModel.promoted_at).desc())
+        )
+        return session.exec(query).first()
+
+    def _intent_mark(self, slug: str) -> object:
+        """The active intent model's id: another process (the CLI, another worker) may promote a version."""
+        with Session(self.engine) as session:
+            active = self._active_intent_model(session, get_bot(session, slug).id)
+        return active.id if active else None
 
     def _build(self, slug: str) -> BotRuntime:
         with Session(self.engine) as session:
             bot = get_bot(session, slug)
-            rule_rows = session.exec(select(ReplyRule).where(ReplyRule.bot_id == bot.id)).all()
-            rules = [
-                Rule.from_dict({**r.definition, "name": r.name, "priority": r.priority, "enabled": r.enabled})
-                for r in rule_rows
-            ]
+            rules = load_rules(session, bot.id)
             profile = profile_of(bot)
-        folder = intent_folder(self.settings, slug)
+            active = self._active_intent_model(session, bot.id)
+            self._marks[("intents", slug)] = (active.id if active else None, time.monotonic())  # built with it
+        # the active version; before versioned models a bot's one model lived in intent_folder()
+        folder = self.settings.data_dir / active.folder if active else intent_folder(self.settings, slug)
         intents = IntentClassifier.load(folder, self.embedder()) if (folder / "meta.json").exists() else None
         return BotRuntime(
             profile=profile,
@@ -131,6 +209,14 @@ class RuntimeRegistry:
             intents=intents,
             rules=rules,
         )
+
+    def reload_rules(self, slug: str) -> None:
+        """Give a built runtime the bot's current reply rules (after a console edit); no restart needed."""
+        with self._lock:
+            runtime = self._runtimes.get(slug)
+            if runtime is not None:
+                with Session(self.engine) as session:
+                    runtime.rules = load_rules(session, get_bot(session, slug).id)
 
     def invalidate(self, slug: str) -> None:
         """Forget a bot's runtime so the next turn sees its new intents, rules or profile."""

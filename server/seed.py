@@ -67,5 +67,6 @@ def seed_demo(registry: RuntimeRegistry) -> SeedResult:
     failed = [r for r in results if not r.ok]
     if failed:
         log.warning("demo documents that failed: %s", [r.error for r in failed])
-    train(registry, spec["slug"], read_csv(DEMO / "intents.csv"))
+    # no held-out evaluation here: it would double the first start; retrain from the console to see scores
+    train(registry, spec["slug"], read_csv(DEMO / "intents.csv"), evaluate_first=False)
     return SeedResult(spec["slug"], email, password, len(results) - len(failed))

@@ -24,13 +24,21 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="Default: SQLite in data_dir.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    secret_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(
+        default=None, description="Master key: encrypts stored secrets (required in production)."
+    )
+    old_secret_keys: list[SecretStr] = Field(
+        default_factory=list, description="Earlier secret keys, JSON list: they still open old secrets (rotation)."
+    )
     seed_demo: bool = True
     max_message_chars: int = Field(default=4000, ge=1, le=100_000)
     max_concurrent_turns: int = Field(default=8, ge=1, le=1024)
     max_upload_mb: float = Field(default=50, gt=0, description="Largest file one upload may carry.")
     max_upload_files: int = Field(default=20, ge=1, le=1000, description="Most files per upload.")
     log_level: str = "INFO"
+    redis_url: str | None = Field(
+        default=None, description="redis://host:6379/0: carry live events between workers (several processes)."
+    )
     metrics_token: SecretStr | None = Field(
         default=None, description="Bearer token Prometheus must send to /metrics (required in production)."
     )

@@ -20,11 +20,20 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
+def new_public_key() -> str:
+    """A bot's public widget key, e.g. 'pk_3f2a…': it names the bot in the embed snippet, it is no secret."""
+    return f"pk_{uuid.uuid4().hex}"
+
+
 class Tenant(SQLModel, table=True):
     """A business using Frontdesk."""
 
     id: str = Field(default_factory=lambda: new_id("t"), primary_key=True)
     name: str
+    # conversations untouched for this many days are deleted; None keeps them
+    retention_days: int | None = None
+    # False: customer messages are stored with personal data redacted (the turn still sees the original)
+    keep_original_text: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -49,6 +58,11 @@ class Bot(SQLModel, table=True):
     persona: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     greeting: str = ""
     fallback: str = ""
+    # the website widget (server/widget.py): its public key, its look and rules, and the identity secret
+    public_key: str = Field(default_factory=new_public_key, unique=True, index=True)
+    widget: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    # HMAC key for identity verification, sealed by server.secret_box ({"fernet": token}); None: not set up
+    identity_secret: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -61,6 +75,10 @@ class Conversation(SQLModel, table=True):
     external_user_id: str | None = Field(default=None, index=True)
     status: str = "bot"  # bot | queued | agent | resolved
     locale: str | None = None
+    # customer attributes and tags set by the channel, the widget's identify() or rule actions
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    # slot filling (bot/flows.py): {"slots": {...}, "active": {"rule", "asking", ...} while a flow waits}
+    flow: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -98,8 +116,9 @@ class Document(SQLModel, table=True):
     url: str
     sha256: str
     text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    status: str = "ready"  # ready | failed
+    status: str = "ready"  # queued | processing | ready | failed
     error: str | None = None
+    progress: int = 0  # percent of the file read while processing
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -129,12 +148,38 @@ class Intent(SQLModel, table=True):
 
 
 class IntentExample(SQLModel, table=True):
-    """An example utterance of an intent."""
+    """An example utterance of an intent (the intent named 'oos' holds out-of-scope examples)."""
 
     id: str = Field(default_factory=lambda: new_id("ie"), primary_key=True)
     intent_id: str = Field(foreign_key="intent.id", index=True)
     text: str = Field(sa_column=Column(Text, nullable=False))
-    source: str = "import"  # import | console | conversation
+    source: str = "csv"  # csv | console | conversation
+    # the customer message it was labelled from; no foreign key: examples outlive deleted conversations
+    message_id: str | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class IntentModel(SQLModel, table=True):
+    """One trained version of a bot's intent model; at most one per bot is active."""
+
+    __table_args__ = (UniqueConstraint("bot_id", "version", name="uq_intentmodel_version"),)
+
+    id: str = Field(default_factory=lambda: new_id("im"), primary_key=True)
+    bot_id: str = Field(foreign_key="bot.id", index=True)
+    version: int
+    status: str = "candidate"  # candidate | active | retired
+    method: str = ""
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    examples: int = 0  # in-scope examples trained on
+    oos_examples: int = 0
+    intents: int = 0
+    threshold: float = 0.0  # out-of-scope confidence threshold
+    train_seconds: float = 0.0
+    # held-out figures: accuracy, macro_f1, n, oos_recall, per_intent, confusion, ... (None: too few examples)
+    metrics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    folder: str  # relative to the data folder
+    created_at: datetime = Field(default_factory=utcnow)
+    promoted_at: datetime | None = None  # when it last became active (rollback follows this order)
 
 
 class ReplyRule(SQLModel, table=True):
@@ -167,7 +212,7 @@ class ChannelConfig(SQLModel, table=True):
     """A messaging-platform channel of a bot; its webhook URL is /webhooks/{kind}/{bot}/{id}.
 
     `config` holds the platform's secrets (bot tokens, signing and app secrets, WeChat token and
-    AES key) in plain JSON for now: encrypting them at rest is a later issue. Never log it.
+    AES key), sealed by server.secret_box: {"fernet": token}. Never log it opened.
     """
 
     __table_args__ = (UniqueConstraint("bot_id", "name", name="uq_channelconfig_name"),)

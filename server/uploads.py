@@ -1,12 +1,15 @@
 """Stream multipart file uploads to temporary files, refusing any file over a size limit.
 
 Starlette's own form parser spools every file before the route runs; this one writes each
-file part to its own temporary file as the request body arrives and stops reading as soon as
-one file passes the limit, so an oversized upload costs at most `limit` bytes of disk.
+file part to its own temporary file as the request body arrives, hashing it on the way. A file
+that passes the limit is dropped (its bytes are read and discarded, it is marked refused) so
+the rest of the batch still arrives; a body whose files pass `limit * max_files` in all is
+refused whole (413). Disk use is bounded by what is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,11 +32,18 @@ class UploadTooLarge(FrontdeskError):
 
 @dataclass
 class UploadedFile:
-    """One uploaded file, on disk until the caller deletes it."""
+    """One uploaded file, on disk until the caller deletes it (no file when refused)."""
 
     name: str
     path: Path
     size: int = 0
+    refused: str | None = None  # why it was not kept (too large)
+    hasher: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of the content (complete once the upload is received)."""
+        return self.hasher.hexdigest()
 
 
 @dataclass
@@ -41,6 +51,7 @@ class _State:
     folder: Path
     limit: int
     max_files: int
+    total: int = 0
     files: list[UploadedFile] = field(default_factory=list)
     header_name: bytes = b""
     header_value: bytes = b""
@@ -48,9 +59,9 @@ class _State:
     current: UploadedFile | None = None
     handle: BinaryIO | None = None
     handles: list[BinaryIO] = field(default_factory=list)
-    # Writes waiting for flush(): (file, bytes), or (file, None) to close it. One parser.write
-    # can span several parts, so each write names its own file.
-    pending: list[tuple[BinaryIO, bytes | None]] = field(default_factory=list)
+    # Writes waiting for flush(): (file, handle, bytes), or (file, handle, None) to close it.
+    # One parser.write can span several parts, so each write names its own file.
+    pending: list[tuple[UploadedFile, BinaryIO, bytes | None]] = field(default_factory=list)
 
     def on_part_begin(self) -> None:
         self.disposition, self.current, self.handle = b"", None, None
@@ -83,24 +94,33 @@ class _State:
         if self.current is None or self.handle is None:
             return
         self.current.size += end - start
-        if self.current.size > self.limit:
+        self.total += end - start
+        if self.total > self.limit * self.max_files:
             raise UploadTooLarge(
-                f"{self.current.name}: larger than the upload limit of {self.limit / 2**20:g} MiB"
+                f"the upload is larger than {self.limit * self.max_files / 2**20:g} MiB in all; send fewer files"
             )
-        self.pending.append((self.handle, data[start:end]))
+        if self.current.refused:
+            return
+        if self.current.size > self.limit:
+            self.current.refused = f"{self.current.name}: larger than the upload limit of {self.limit / 2**20:g} MiB"
+            self.pending.append((self.current, self.handle, None))
+            return
+        self.pending.append((self.current, self.handle, data[start:end]))
 
     def on_part_end(self) -> None:
-        if self.handle is not None:
-            self.pending.append((self.handle, None))
+        if self.current is not None and self.handle is not None and not self.current.refused:
+            self.pending.append((self.current, self.handle, None))
 
     async def flush(self) -> None:
         """Write what arrived since the last call, off the event loop."""
         writes, self.pending = self.pending, []
-        for handle, chunk in writes:
+        for upload, handle, chunk in writes:
             if chunk is None:
                 handle.close()
+                if upload.refused:
+                    upload.path.unlink(missing_ok=True)
             else:
-                await run_in_threadpool(handle.write, chunk)
+                await run_in_threadpool(_write, upload, handle, chunk)
 
     def close_all(self) -> None:
         """Close every file (after an error, or to be safe)."""
@@ -108,16 +128,24 @@ class _State:
             handle.close()
 
 
+def _write(upload: UploadedFile, handle: BinaryIO, chunk: bytes) -> None:
+    handle.write(chunk)
+    upload.hasher.update(chunk)
+
+
 async def receive_files(
-    content_type: str, body: AsyncIterator[bytes], limit: int, max_files: int
+    content_type: str, body: AsyncIterator[bytes], limit: int, max_files: int, parent: Path | None = None
 ) -> tuple[tempfile.TemporaryDirectory[str], list[UploadedFile]]:
     """Read a multipart body into a temporary folder, one file per part.
 
     Args:
         content_type: the request's Content-Type (must be multipart/form-data).
         body: the request body as it arrives.
-        limit: the most bytes one file may have; beyond it UploadTooLarge (413).
+        limit: the most bytes one file may have; a bigger file is marked `refused` and not kept.
+            Files over `limit * max_files` bytes in all: UploadTooLarge (413).
         max_files: the most files one request may carry.
+        parent: the folder to make the temporary folder in (default: the system's); use one
+            on the same disk as the files' final place, so moving them there is a rename.
 
     Returns:
         The temporary folder (the caller cleans it up) and the files in upload order.
@@ -125,7 +153,9 @@ async def receive_files(
     kind, params = parse_options_header(content_type)
     if kind != b"multipart/form-data" or b"boundary" not in params:
         raise BadRequest("send the files as multipart/form-data", code="bad_upload")
-    folder = tempfile.TemporaryDirectory(prefix="frontdesk-upload-")
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.TemporaryDirectory(prefix="frontdesk-upload-", dir=parent)
     state = _State(Path(folder.name), limit, max_files)
     callbacks = {
         name: getattr(state, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,3 +41,49 @@ def client(demo_services) -> Iterator[TestClient]:  # type: ignore[no-untyped-de
     app = create_app(demo_services.settings, demo_services)
     with TestClient(app) as test_client:
         yield test_client
+
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture()
+def postgres_url() -> Iterator[str]:
+    """A throwaway database on the local PostgreSQL server (skips where none runs)."""
+    from sqlalchemy import create_engine, text
+
+    try:
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            name = f"fd_test_{uuid.uuid4().hex[:8]}"
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server here: the scale path cannot be tested on this machine
+        pytest.skip(f"PostgreSQL at 127.0.0.1 not reachable: {exc}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture()
+def shop_services(tmp_path: Path) -> Iterator:
+    """Services on a fresh database with one bot 'shop', a fake embedding model and no re-ranker: fast."""
+    from sqlmodel import Session
+
+    from knowledge.config import KnowledgeSettings
+    from server.context import Services
+    from server.seed import create_bot
+    from server.tables import Tenant
+    from tests.fakes import HashEmbedder
+
+    settings = make_settings(tmp_path / "data", knowledge=KnowledgeSettings(reranker="none"))
+    services = Services.open(settings)
+    services.embedders._models[(settings.knowledge.embedding_model, settings.knowledge.device)] = HashEmbedder()
+    with Session(services.engine) as session:
+        tenant = Tenant(name="Shop")
+        session.add(tenant)
+        session.commit()
+        create_bot(session, tenant.id, "shop", "Shop")
+    yield services
+    services.close()

@@ -25,3 +25,8 @@ class GenerationSettings(BaseModel):
     openai_api_key: str | None = None
     timeout_seconds: float = Field(default=30.0, gt=0)
     retries: int = Field(default=2, ge=0, le=10)
+    redact_pii: bool = Field(
+        default=False,
+        description="openai: replace personal data (e-mails, phones, card and ID numbers) with labels "
+        "before the conversation leaves for the external endpoint.",
+    )

@@ -13,6 +13,7 @@ from bot.errors import GenerationUnavailable
 from bot.generation.base import GenerationRequest
 from bot.generation.config import GenerationSettings
 from bot.generation.prompt import build_messages
+from bot.pii import redact
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,12 @@ class OpenAIGenerator:
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         """POST /chat/completions with stream=true and yield the content deltas."""
+        messages = build_messages(request, self.settings.history_turns)
+        if self.settings.redact_pii:
+            messages = [{**m, "content": redact(m["content"])} for m in messages]
         body = {
             "model": self.settings.openai_model,
-            "messages": build_messages(request, self.settings.history_turns),
+            "messages": messages,
             "max_tokens": request.max_new_tokens,
             "temperature": request.temperature,
             "stream": True,

@@ -4,7 +4,7 @@ Text types (Markdown, text, HTML, DOCX) give the whole text. PDF and FAQ tables 
 stream parts (pages, entries) so big files are never held in memory as one string.
 """
 
-from knowledge.loaders import pdf, tables, text, word  # noqa: F401  (registers the loaders)
+from knowledge.loaders import html_pages, pdf, tables, text, word  # noqa: F401  (registers the loaders)
 from knowledge.loaders.registry import (
     LOADERS,
     LoadedDocument,
@@ -15,9 +15,10 @@ from knowledge.loaders.registry import (
     load_path,
     loader,
     title_from_name,
+    unsupported_reason,
 )
 
 __all__ = [
     "LOADERS", "LoadedDocument", "Loader", "Part", "Source",
-    "load_bytes", "load_path", "loader", "title_from_name",
+    "load_bytes", "load_path", "loader", "title_from_name", "unsupported_reason",
 ]

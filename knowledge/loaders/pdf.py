@@ -11,6 +11,7 @@ from knowledge.errors import CorruptDocument
 from knowledge.loaders.registry import LoadedDocument, Part, Source, loader, title_from_name
 
 log = logging.getLogger(__name__)
+CACHE_PAGES = 16  # pages between clearing pypdf's object cache (a bound on memory per file)
 
 
 def _open_reader(handle: BinaryIO, name: str):  # type: ignore[no-untyped-def]
@@ -35,23 +36,39 @@ def _page_text(raw: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+def _forget_resolved(reader) -> None:  # type: ignore[no-untyped-def]
+    """Drop pypdf's cache of parsed objects, which otherwise keeps every page read so far.
+
+    Without this a 50 MB PDF costs its whole size again in memory by the last page (images and
+    content streams stay cached); with it memory stays flat and pages are re-read from the file.
+    """
+    cache = getattr(reader, "resolved_objects", None)
+    if isinstance(cache, dict):
+        cache.clear()
+
+
 def _pages(handle: BinaryIO, reader, name: str) -> Iterator[Part]:  # type: ignore[no-untyped-def]
     from pypdf.errors import PyPdfError
 
     found = False
     try:
-        for number, page in enumerate(reader.pages, 1):
+        try:
+            total = len(reader.pages)
+        except (PyPdfError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise CorruptDocument(f"{name}: the page tree is unreadable ({exc})") from exc
+        for number in range(1, total + 1):
             try:
-                text = _page_text(page.extract_text() or "")
-            except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+                text = _page_text(reader.pages[number - 1].extract_text() or "")
+            except (PyPdfError, ValueError, KeyError, TypeError, RecursionError) as exc:
                 raise CorruptDocument(f"{name}: page {number} is unreadable ({exc})") from exc
+            if number % CACHE_PAGES == 0:
+                _forget_resolved(reader)
             if text:
                 found = True
-                yield Part(f"## Page {number}\n\n{text}")
+                yield Part(f"## Page {number}\n\n{text}", done=number / total)
         if not found:
             raise CorruptDocument(
-                f"{name}: no text layer in {len(reader.pages)} page(s) "
-                "(a scanned PDF? run it through OCR first)"
+                f"{name}: no text layer in {total} page(s) (a scanned PDF? run it through OCR first)"
             )
     finally:
         handle.close()

@@ -21,6 +21,7 @@ class Part:
 
     text: str  # Markdown-like
     title: str | None = None  # replaces the document title on this part's chunks (FAQ: question)
+    done: float | None = None  # fraction of the file read once this part is out (0-1), if known
 
 
 @dataclass
@@ -84,13 +85,20 @@ def title_from_name(name: str) -> str:
     return Path(name).stem.replace("-", " ").replace("_", " ").strip().capitalize() or name
 
 
+def unsupported_reason(name: str) -> str | None:
+    """Why a file of this name has no loader (naming the supported types), or None when it has one."""
+    suffix = Path(name).suffix.lower()
+    if suffix in LOADERS:
+        return None
+    supported = ", ".join(sorted(LOADERS))
+    return f"{name}: unsupported file type {suffix or '(none)'}; supported: {supported}"
+
+
 def _load(source: Source) -> LoadedDocument:
+    reason = unsupported_reason(source.name)
+    if reason is not None:
+        raise UnsupportedDocument(reason)
     suffix = Path(source.name).suffix.lower()
-    if suffix not in LOADERS:
-        supported = ", ".join(sorted(LOADERS))
-        raise UnsupportedDocument(
-            f"{source.name}: unsupported file type {suffix or '(none)'}; supported: {supported}"
-        )
     document = LOADERS[suffix](source)
     if document.parts is None:
         if not document.text.strip():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO
 
 from knowledge.errors import CorruptDocument
 from knowledge.loaders.registry import LoadedDocument, Part, Source, loader, title_from_name
@@ -33,8 +35,16 @@ def find_columns(header: Sequence[object], name: str) -> tuple[int, int]:
     return question, answer
 
 
-def entries(rows: Iterator[Sequence[object]], name: str) -> Iterator[Part]:
-    """Parts from table rows whose first row is the header; rows without both cells are skipped."""
+def entries(
+    rows: Iterator[Sequence[object]], name: str, done: Callable[[], float | None] = lambda: None
+) -> Iterator[Part]:
+    """Parts from table rows whose first row is the header; rows without both cells are skipped.
+
+    Args:
+        rows: the table's rows, header first.
+        name: the file name, for error messages.
+        done: the fraction of the file read so far, if known (for progress).
+    """
     header = next(rows, None)
     if header is None:
         raise CorruptDocument(f"{name}: the table is empty")
@@ -43,16 +53,39 @@ def entries(rows: Iterator[Sequence[object]], name: str) -> Iterator[Part]:
         question = _cell(row[qi]) if qi < len(row) else ""
         answer = str(row[ai]).strip() if ai < len(row) and row[ai] is not None else ""
         if question and answer:
-            yield Part(f"## {question}\n\n{answer}", title=question)
+            yield Part(f"## {question}\n\n{answer}", title=question, done=done())
 
 
-def _csv_rows(source: Source) -> Iterator[list[str]]:
+def _size(handle: BinaryIO) -> int:
+    try:
+        return os.fstat(handle.fileno()).st_size
+    except (OSError, io.UnsupportedOperation):  # in memory
+        return len(handle.getbuffer()) if isinstance(handle, io.BytesIO) else 0
+
+
+def _fraction_read(handle: BinaryIO) -> Callable[[], float | None]:
+    """How far into the file a reader has got (its position over its size)."""
+    size = _size(handle)
+
+    def done() -> float | None:
+        if not size or handle.closed:
+            return None
+        return min(handle.tell() / size, 1.0)
+
+    return done
+
+
+def _csv_rows(source: Source) -> tuple[Iterator[list[str]], Callable[[], float | None]]:
     """CSV rows decoded as UTF-8 (BOM or not), else GB18030, streamed from the file.
 
     The delimiter (comma, semicolon or tab) is the one the header line uses most.
+
+    Returns:
+        The rows, and a function giving the fraction of the file read so far.
     """
     for encoding in ("utf-8-sig", "gb18030"):
-        text = io.TextIOWrapper(source.open(), encoding=encoding, newline="")
+        handle = source.open()
+        text = io.TextIOWrapper(handle, encoding=encoding, newline="")
         try:
             first = text.readline()
             text.read(64 * 1024)  # decode a little more before committing to the encoding
@@ -61,7 +94,7 @@ def _csv_rows(source: Source) -> Iterator[list[str]]:
             text.close()
             continue
         delimiter = max(",;\t", key=first.count)
-        return _read_csv(text, delimiter, source.name)
+        return _read_csv(text, delimiter, source.name), _fraction_read(handle)
     raise CorruptDocument(f"{source.name}: not valid UTF-8 or GB18030 text")
 
 
@@ -77,12 +110,16 @@ def _read_csv(text: io.TextIOWrapper, delimiter: str, name: str) -> Iterator[lis
 @loader(".csv")
 def load_csv(source: Source) -> LoadedDocument:
     """CSV FAQ table: a question and an answer column (English or Chinese names)."""
-    parts = entries(_csv_rows(source), source.name)
+    rows, done = _csv_rows(source)
+    parts = entries(rows, source.name, done)
     return LoadedDocument(title_from_name(source.name), "", source.name, "text/csv", parts)
 
 
-def _xlsx_rows(source: Source) -> Iterator[Sequence[object]]:
-    """Rows of the first worksheet whose header names question/answer columns (read-only mode)."""
+def _xlsx_rows(source: Source, position: list[float | None]) -> Iterator[Sequence[object]]:
+    """Rows of the first worksheet whose header names question/answer columns (read-only mode).
+
+    position[0] is kept at the fraction of the sheet's rows read, when the sheet knows its size.
+    """
     import openpyxl
 
     handle = source.open()
@@ -104,7 +141,10 @@ def _xlsx_rows(source: Source) -> Iterator[Sequence[object]]:
                 headers.append(header)
                 continue
             yield header
-            yield from rows
+            total = sheet.max_row if isinstance(sheet.max_row, int) and sheet.max_row > 1 else None
+            for number, row in enumerate(rows, 2):
+                position[0] = min(number / total, 1.0) if total else None
+                yield row
             return
         found = [h for header in headers for h in header]
         find_columns(found, source.name)  # raises, naming every column found
@@ -117,7 +157,8 @@ def _xlsx_rows(source: Source) -> Iterator[Sequence[object]]:
 @loader(".xlsx")
 def load_xlsx(source: Source) -> LoadedDocument:
     """XLSX FAQ table: like CSV, from the first sheet that has question/answer columns."""
-    parts = entries(_xlsx_rows(source), source.name)
+    position: list[float | None] = [None]
+    parts = entries(_xlsx_rows(source, position), source.name, lambda: position[0])
     return LoadedDocument(title_from_name(source.name), "", source.name, XLSX_TYPE, parts)
 
 

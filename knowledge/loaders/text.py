@@ -1,4 +1,4 @@
-"""Loaders of the text types: Markdown, plain text and HTML."""
+"""Loaders of the plain text types: Markdown and text (HTML is in html_pages)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,6 @@ import re
 
 from knowledge.errors import CorruptDocument
 from knowledge.loaders.registry import LoadedDocument, Source, loader, title_from_name
-
-# HTML elements that end a line; inline ones (b, a, span...) stay inside their sentence.
-BLOCKS = [
-    "p", "div", "li", "tr", "td", "th", "section", "article", "blockquote", "pre",
-    "dt", "dd", "table", "ul", "ol",
-]
 
 
 def decode(data: bytes, name: str) -> str:
@@ -38,28 +32,3 @@ def load_text(source: Source) -> LoadedDocument:
     """Plain text: the file name is the title."""
     text = decode(source.read_bytes(), source.name)
     return LoadedDocument(title_from_name(source.name), text, source.name, "text/plain")
-
-
-@loader(".html", ".htm")
-def load_html(source: Source) -> LoadedDocument:
-    """HTML: navigation, scripts and styles dropped; h1-h6 become Markdown headings."""
-    from bs4 import BeautifulSoup
-
-    name = source.name
-    soup = BeautifulSoup(decode(source.read_bytes(), name), "html.parser")
-    for tag in soup(["script", "style", "nav", "header", "footer", "aside", "form", "noscript"]):
-        tag.decompose()
-    title_tag = soup.find("h1") or soup.find("title")
-    title = title_tag.get_text(" ", strip=True) if title_tag else title_from_name(name)
-    for level in range(1, 7):
-        for heading in soup.find_all(f"h{level}"):
-            heading.replace_with(f"\n\n{'#' * level} {heading.get_text(' ', strip=True)}\n\n")
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for block in soup.find_all(BLOCKS):
-        block.insert_before("\n\n")
-        block.insert_after("\n\n")
-    body = soup.body or soup
-    lines = (" ".join(line.split()) for line in body.get_text().split("\n"))
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-    return LoadedDocument(title, text.strip(), name, "text/html")

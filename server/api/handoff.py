@@ -52,8 +52,9 @@ def release(conversation_id: str, user: CurrentUser, session: SessionDep) -> Con
 
 
 @router.post("/{conversation_id}/resolve")
-def resolve(conversation_id: str, user: CurrentUser, session: SessionDep) -> ConversationStatusOut:
+def resolve(conversation_id: str, user: CurrentUser, session: SessionDep, hub: HubDep) -> ConversationStatusOut:
     """Close the conversation; it reopens with the bot when the customer writes again."""
     tenant_conversation(session, user, conversation_id)
     status = store.transition(session, conversation_id, handoff.RESOLVE)
+    hub.publish(conversation_id, {"type": "status", "status": status})  # the widget asks for a rating
     return ConversationStatusOut(conversation_id=conversation_id, status=status)

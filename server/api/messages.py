@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlmodel import select
 
-from server import store
+from server import store, widget
 from server.api.deps import ChatDep, SessionDep
 from server.api.schemas import BotPublic, MessageIn, MessagePublic, ReplyOut, TurnOut
 from server.errors import NotFound
@@ -27,7 +27,8 @@ async def post_message(bot_slug: str, body: MessageIn, session: SessionDep, chat
     if body.conversation_id:
         conversation = store.get_conversation(session, bot, body.conversation_id)
     else:
-        conversation = store.start_conversation(session, bot, "api", body.user_id)
+        user_id = widget.verified_user(chat.services.secrets, bot, body.user_id, body.user_hash)
+        conversation = store.start_conversation(session, bot, "api", user_id)
     outcome = await chat.turn(bot, conversation, body.text, body.client_message_id)
     reply = outcome.reply
     return TurnOut(
@@ -36,6 +37,7 @@ async def post_message(bot_slug: str, body: MessageIn, session: SessionDep, chat
         reply=None if reply is None else ReplyOut(
             message_id=reply.id, text=reply.text, citations=reply.citations,
             intent=reply.intent, fallback=reply.fallback,
+            quick_replies=(reply.trace or {}).get("quick_replies") or [],
         ),
         status=outcome.status,
         trace=None if reply is None else reply.trace,

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import html
+
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse
-from sqlmodel import select
+from fastapi.responses import HTMLResponse
+from sqlmodel import col, select
 
 from knowledge.chunking import slugify, split_sections
 from server import store
 from server.api.deps import SessionDep
 from server.errors import NotFound
-from server.tables import Document
+from server.tables import Bot, Document
 from web import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/")
-def demo_page() -> FileResponse:
-    """The demo page with the chat widget."""
-    return FileResponse(STATIC_DIR / "index.html")
+DEMO_KEY = "__FRONTDESK_DEMO_KEY__"  # in index.html: replaced by the demo bot's public widget key
+
+
+@router.get("/", response_class=HTMLResponse)
+def demo_page(session: SessionDep) -> HTMLResponse:
+    """The demo shop page, embedding the widget of the demo bot (else the oldest bot) as a site would."""
+    bot = session.exec(select(Bot).where(Bot.slug == "demo")).first() or session.exec(
+        select(Bot).order_by(col(Bot.created_at))
+    ).first()
+    if bot is None:
+        raise NotFound("no bot yet: create one with `frontdesk bots create`", code="unknown_bot")
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return HTMLResponse(page.replace(DEMO_KEY, html.escape(bot.public_key)))
 
 
 @router.get("/kb/{bot_slug}/{doc_slug}", response_class=HTMLResponse)

@@ -51,6 +51,9 @@ class MessageIn(BaseModel):
     conversation_id: str | None = None
     client_message_id: str | None = Field(default=None, min_length=1, max_length=64)
     user_id: str | None = Field(default=None, max_length=128)
+    user_hash: str | None = Field(
+        default=None, max_length=128, description="HMAC-SHA256 of user_id with the bot's identity secret (hex)."
+    )
 
 
 class ReplyOut(BaseModel):
@@ -61,6 +64,7 @@ class ReplyOut(BaseModel):
     citations: list[dict[str, Any]]
     intent: str | None
     fallback: bool
+    quick_replies: list[dict[str, str]] = []  # buttons: {"title", "payload"}
 
 
 class TurnOut(BaseModel):
@@ -93,7 +97,11 @@ class HelloFrame(BaseModel):
 
     type: Literal["hello"]
     conversation_id: str | None = None
-    user_id: str | None = Field(default=None, max_length=128)
+    # a logged-in customer: user_id counts only with user_hash = HMAC-SHA256(identity secret, user_id) hex
+    user_id: str | None = Field(default=None, min_length=1, max_length=128)
+    user_hash: str | None = Field(default=None, max_length=128)
+    user_name: str | None = Field(default=None, max_length=200)
+    user_email: str | None = Field(default=None, max_length=320)
     locale: str | None = Field(default=None, max_length=35)
 
 
@@ -111,4 +119,32 @@ class PingFrame(BaseModel):
     type: Literal["ping"]
 
 
-ClientFrame = Annotated[HelloFrame | MessageFrame | PingFrame, Field(discriminator="type")]
+class FeedbackFrame(BaseModel):
+    """A thumb on a bot reply (score ±1, message_id) or a CSAT rating of the conversation (1-5)."""
+
+    type: Literal["feedback"]
+    kind: Literal["thumb", "csat"]
+    score: int
+    message_id: str | None = Field(default=None, min_length=1, max_length=64)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class EventFrame(BaseModel):
+    """Frontdesk.track(name, data): stored on the conversation's attributes under "events"."""
+
+    type: Literal["event"]
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class LocaleFrame(BaseModel):
+    """Frontdesk.setLocale(locale): the conversation's locale from now on."""
+
+    type: Literal["locale"]
+    locale: str = Field(min_length=2, max_length=35, pattern=r"^[A-Za-z0-9-]+$")
+
+
+ClientFrame = Annotated[
+    HelloFrame | MessageFrame | PingFrame | FeedbackFrame | EventFrame | LocaleFrame, Field(discriminator="type")
+]
+FRAME_TYPES = ("hello", "message", "ping", "feedback", "event", "locale")

@@ -7,23 +7,37 @@ import contextlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session
 
-from server import store
-from server.api.schemas import BotPublic, ClientFrame, HelloFrame, MessageFrame, MessagePublic
+from server import store, widget
+from server.api.schemas import (
+    FRAME_TYPES,
+    BotPublic,
+    ClientFrame,
+    EventFrame,
+    FeedbackFrame,
+    HelloFrame,
+    LocaleFrame,
+    MessageFrame,
+    MessagePublic,
+)
 from server.chat import ChatService
 from server.errors import FrontdeskError
 from server.hub import Event, Hub
+from server.metrics import feedback as feedback_store
 from server.tables import Bot, Conversation, Message
 
 router = APIRouter()
 log = logging.getLogger(__name__)
 FRAMES: TypeAdapter[Any] = TypeAdapter(ClientFrame)
 MAX_FRAME_BYTES = 64 * 1024
+CLOSE_FORBIDDEN = 4403  # the page's origin may not embed this bot's widget
+CLOSE_UNKNOWN = 4404  # no such bot (or widget key)
 
 
 class ChatSocket:
@@ -125,8 +139,29 @@ class ChatSocket:
             await self.stop_turn()
             self.cancel = threading.Event()
             self.turn = asyncio.create_task(self.run_message(frame, self.cancel))
+        elif isinstance(frame, FeedbackFrame | EventFrame | LocaleFrame):
+            await self.update(frame)
         else:
             await self.send({"type": "pong"})
+
+    async def update(self, frame: FeedbackFrame | EventFrame | LocaleFrame) -> None:
+        """Feedback, a tracked event or a new locale, for the conversation this socket holds."""
+        if self.conversation is None:
+            raise FrontdeskError("send hello first", code="no_conversation")
+        conversation_id = self.conversation.id
+        with Session(self.chat.services.engine, expire_on_commit=False) as session:
+            if isinstance(frame, FeedbackFrame):
+                stored = feedback_store.record(
+                    session, conversation_id, frame.kind, frame.score, frame.message_id, frame.comment
+                )
+                reply = {"type": "feedback_saved", "kind": stored.kind, "message_id": stored.message_id}
+            elif isinstance(frame, EventFrame):
+                widget.record_event(session, conversation_id, frame.name, frame.data)
+                reply = {"type": "tracked", "name": frame.name}
+            else:
+                self.conversation = widget.update_conversation(session, conversation_id, frame.locale, {})
+                reply = {"type": "locale_set", "locale": frame.locale}
+        await self.send(reply)
 
     async def run_message(self, frame: MessageFrame, cancel: threading.Event) -> None:
         """One turn in the background; its errors become error frames."""
@@ -143,19 +178,26 @@ class ChatSocket:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await self.error(code, message, reply_to)
 
+    def verified_user(self, frame: HelloFrame) -> str | None:
+        """The customer id of a hello, only when its user_hash proves it; never an unverified id."""
+        return widget.verified_user(self.chat.services.secrets, self.bot, frame.user_id, frame.user_hash)
+
     async def hello(self, frame: HelloFrame) -> None:
         """Start a conversation, or resume one and send its history."""
         with Session(self.chat.services.engine, expire_on_commit=False) as session:
-            if frame.conversation_id:
-                self.conversation = store.get_conversation(session, self.bot, frame.conversation_id)
-            else:
-                self.conversation = store.start_conversation(session, self.bot, "web", frame.user_id, frame.locale)
+            self.bot = session.get(Bot, self.bot.id) or self.bot  # the identity secret may have changed
+            user_id = self.verified_user(frame)
+            conversation = widget.open_conversation(session, self.bot, frame.conversation_id, user_id, frame.locale)
+            customer = {"name": frame.user_name, "email": frame.user_email} if user_id else {}
+            self.conversation = widget.update_conversation(session, conversation.id, frame.locale, customer)
             self.follow(self.conversation.id)  # before reading history, so no agent message falls between
             history = store.history(session, self.conversation.id)
         await self.send(
             {
                 "type": "ready",
                 "conversation_id": self.conversation.id,
+                "status": self.conversation.status,
+                "customer": self.conversation.external_user_id,
                 "bot": BotPublic.of(self.bot).model_dump(),
                 "history": [MessagePublic.of(m).model_dump(mode="json") for m in history],
             }
@@ -204,6 +246,7 @@ class ChatSocket:
                 "intent": reply.intent,
                 "fallback": reply.fallback,
                 "handoff": bool((reply.trace or {}).get("handoff")),
+                "quick_replies": (reply.trace or {}).get("quick_replies") or [],
             }
         )
 
@@ -216,26 +259,45 @@ def _describe(exc: ValidationError, raw: str) -> tuple[str, str, str | None]:
         data = {}
     kind = data.get("type") if isinstance(data, dict) else None
     reply_to = data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
-    if kind not in ("hello", "message", "ping"):
-        return "unknown_type", f"unknown frame type {kind!r}; expected hello, message or ping", None
+    if kind not in FRAME_TYPES:
+        return "unknown_type", f"unknown frame type {kind!r}; expected one of {', '.join(FRAME_TYPES)}", None
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"][1:]) or "frame"
     return "bad_request", f"{where}: {first['msg']}", reply_to
 
 
-@router.websocket("/ws/chat/{bot_slug}")
-async def chat_socket(ws: WebSocket, bot_slug: str) -> None:
-    """Chat with a bot over a websocket."""
+async def refuse(ws: WebSocket, exc: FrontdeskError, close_code: int) -> None:
+    """Send one error frame and close the socket with close_code (the reason says why)."""
+    await ws.send_text(json.dumps({"type": "error", "code": exc.code, "message": exc.message}))
+    await ws.close(code=close_code, reason=exc.code)
+
+
+async def serve_bot(ws: WebSocket, find: Callable[[Session], Bot]) -> None:
+    """Accept, find the bot, check the page's origin, then chat until the client leaves."""
     await ws.accept()
-    services = ws.app.state.services
-    with Session(services.engine, expire_on_commit=False) as session:
+    with Session(ws.app.state.services.engine, expire_on_commit=False) as session:
         try:
-            bot = store.get_bot(session, bot_slug)
+            bot = find(session)
         except FrontdeskError as exc:
-            await ws.send_text(json.dumps({"type": "error", "code": exc.code, "message": exc.message}))
-            await ws.close(code=4404)
-            return
+            return await refuse(ws, exc, CLOSE_UNKNOWN)
+    try:
+        widget.check_origin(bot, ws.headers.get("origin"), ws.headers.get("host"))
+    except widget.OriginRefused as exc:
+        log.info("refused a widget socket for bot %s: %s", bot.slug, exc.message)
+        return await refuse(ws, exc, CLOSE_FORBIDDEN)
     try:
         await ChatSocket(ws, bot, ws.app.state.chat, ws.app.state.hub).serve()
     except WebSocketDisconnect:
-        log.debug("socket closed for bot %s", bot_slug)
+        log.debug("socket closed for bot %s", bot.slug)
+
+
+@router.websocket("/ws/chat/{bot_slug}")
+async def chat_socket(ws: WebSocket, bot_slug: str) -> None:
+    """Chat with a bot over a websocket, naming it by slug (apps, the protocol tests)."""
+    await serve_bot(ws, lambda session: store.get_bot(session, bot_slug))
+
+
+@router.websocket("/ws/widget/{public_key}")
+async def widget_socket(ws: WebSocket, public_key: str) -> None:
+    """The website widget's socket: the bot is named by its public key."""
+    await serve_bot(ws, lambda session: widget.bot_by_key(session, public_key))

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from server import store
 from server.channels.base import channel_class
 from server.errors import BadRequest, Conflict
+from server.secret_box import SecretBox
 from server.tables import ChannelConfig
 
 SHOWN = frozenset(
@@ -58,12 +59,13 @@ def parse_sets(pairs: list[str]) -> dict[str, str]:
 
 
 def add_channel(
-    engine: Engine, bot_slug: str, kind: str, name: str, settings: dict[str, Any]
+    engine: Engine, box: SecretBox, bot_slug: str, kind: str, name: str, settings: dict[str, Any]
 ) -> tuple[ChannelInfo, dict[str, str]]:
-    """Store a channel for a bot after checking its settings.
+    """Store a channel for a bot after checking its settings; the settings are stored encrypted.
 
     Args:
         engine: the database.
+        box: seals the settings (they hold the platform's secrets).
         bot_slug: the bot's slug.
         kind: a registered channel kind.
         name: a name unique per bot.
@@ -83,25 +85,35 @@ def add_channel(
         )
         if session.exec(taken).first():
             raise Conflict(f"bot {bot_slug!r} already has a channel named {name!r}")
-        # secrets are stored as plain JSON for now; encryption at rest is a later issue
-        row = ChannelConfig(bot_id=bot.id, kind=kind, name=name, config=config)
+        row = ChannelConfig(bot_id=bot.id, kind=kind, name=name, config=box.seal(config))
         session.add(row)
         session.commit()
-    return info(row, bot_slug), generated
+    return info(row, bot_slug, config), generated
 
 
-def list_channels(engine: Engine, bot_slug: str) -> list[ChannelInfo]:
+def list_channels(engine: Engine, box: SecretBox, bot_slug: str) -> list[ChannelInfo]:
     """A bot's channels, oldest first, secrets masked."""
     with Session(engine) as session:
         bot = store.get_bot(session, bot_slug)
         query = select(ChannelConfig).where(ChannelConfig.bot_id == bot.id)
         rows = session.exec(query.order_by(col(ChannelConfig.created_at))).all()
-        return [info(r, bot_slug) for r in rows]
+        return [info(r, bot_slug, box.open(r.config)) for r in rows]
 
 
-def info(row: ChannelConfig, bot_slug: str) -> ChannelInfo:
-    """The public view of a stored channel."""
-    masked = {k: (str(v) if k in SHOWN else "***") for k, v in sorted(row.config.items())}
+def reseal_channels(engine: Engine, box: SecretBox) -> int:
+    """Re-encrypt every channel's settings with the current key (after a key rotation); the count."""
+    with Session(engine) as session:
+        rows = session.exec(select(ChannelConfig)).all()
+        for row in rows:
+            row.config = box.reseal(row.config)
+            session.add(row)
+        session.commit()
+        return len(rows)
+
+
+def info(row: ChannelConfig, bot_slug: str, config: dict[str, Any]) -> ChannelInfo:
+    """The public view of a stored channel, given its opened settings."""
+    masked = {k: (str(v) if k in SHOWN else "***") for k, v in sorted(config.items())}
     return ChannelInfo(
         row.id, row.kind, row.name, row.enabled, webhook_path(row.kind, bot_slug, row.id), masked
     )

@@ -134,7 +134,7 @@ class ChannelService:
         if cached is None or cached[0] != fingerprint:
             channel = build_channel(
                 kind,
-                row.config,
+                self.chat.services.secrets.open(row.config),
                 bot=bot.slug,
                 http=self.http,
                 retry=self.retry,

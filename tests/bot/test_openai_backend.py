@@ -243,3 +243,16 @@ def test_the_factory_builds_the_openai_backend() -> None:
     assert isinstance(generator, OpenAIGenerator)
     assert (generator.backend, generator.model) == ("openai", "qwen")
     generator.close()
+
+
+@pytest.mark.parametrize("redact_pii", [False, True])
+def test_personal_data_leaves_only_when_redaction_is_off(redact_pii: bool) -> None:
+    server = FakeServer(ok)
+    question = "My card 4111 1111 1111 1111 was charged twice, mail me at jo@example.com"
+    list(make_generator(server, redact_pii=redact_pii).stream(make_request(question)))
+
+    sent = server.requests[0].content.decode()
+    assert ("4111 1111 1111 1111" in sent) is not redact_pii
+    assert ("jo@example.com" in sent) is not redact_pii
+    if redact_pii:
+        assert "My card [CARD] was charged twice, mail me at [EMAIL]" in json.loads(sent)["messages"][-1]["content"]

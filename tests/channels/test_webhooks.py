@@ -36,7 +36,7 @@ def platform(client: TestClient) -> Iterator[FakePlatform]:
 def channel(demo_services, kind: str, **settings: str) -> str:  # type: ignore[no-untyped-def]
     """A new channel of the demo bot; its webhook path."""
     info, _ = add_channel(
-        demo_services.engine, "demo", kind, f"{kind}-{uuid.uuid4().hex[:8]}", settings
+        demo_services.engine, demo_services.secrets, "demo", kind, f"{kind}-{uuid.uuid4().hex[:8]}", settings
     )
     return info.path
 

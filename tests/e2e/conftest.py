@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,15 +22,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start the server as a user would and wait until it answers; yields its base URL."""
-    data = tmp_path_factory.mktemp("live")
+@contextmanager
+def running_server(data: Path, **extra_env: str) -> Iterator[str]:
+    """Run `frontdesk serve` with its data folder in data until the block ends; yields its base URL."""
     port = free_port()
     env = {**os.environ, "FRONTDESK_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.pop("FRONTDESK_DATABASE_URL", None)
+    env.update(extra_env)
     exe = Path(sys.executable).with_name("frontdesk")
-    log = (data / "server.log").open("w")
+    log_path = data / f"server-{port}.log"
+    log = log_path.open("w")
     proc = subprocess.Popen(
         [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=data,
@@ -42,7 +44,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{(data / 'server.log').read_text()[-3000:]}")
+                raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                     break
@@ -59,5 +61,18 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-        output = (data / "server.log").read_text()
-        assert "Chat demo page:  http://127.0.0.1" in output and "/admin/" in output
+
+
+def server_log(data: Path, base: str) -> str:
+    """What the server at base printed so far."""
+    return (data / f"server-{base.rsplit(':', 1)[1]}.log").read_text()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start the server as a user would and wait until it answers; yields its base URL."""
+    data = tmp_path_factory.mktemp("live")
+    with running_server(data) as base:
+        yield base
+    output = server_log(data, base)
+    assert "Chat demo page:  http://127.0.0.1" in output and "/admin/" in output

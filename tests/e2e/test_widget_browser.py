@@ -26,6 +26,7 @@ def test_visitor_asks_and_sees_a_cited_streamed_answer(live_server: str, tmp_pat
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1200, "height": 850})
         page.goto(live_server + "/")
+        page.click(".nw-chat-button")  # the demo page opens the widget through Frontdesk.open()
         page.wait_for_selector("#fd-status:text('connected')", timeout=30_000)
         page.fill("#fd-input", "How long does standard shipping take?")
         page.click("#fd-send")
@@ -36,7 +37,8 @@ def test_visitor_asks_and_sees_a_cited_streamed_answer(live_server: str, tmp_pat
         page.fill("#fd-input", "<img src=x onerror=alert(1)>")
         page.click("#fd-send")
         page.wait_for_function(
-            "document.querySelectorAll(\".fd-msg.fd-bot[data-final='true']:not(.fd-greeting)\").length >= 2",
+            "document.getElementById('frontdesk-widget').shadowRoot"
+            ".querySelectorAll(\".fd-msg.fd-bot[data-final='true']:not(.fd-greeting)\").length >= 2",
             timeout=60_000,
         )
         assert page.locator(".fd-msg.fd-customer img").count() == 0
@@ -44,7 +46,11 @@ def test_visitor_asks_and_sees_a_cited_streamed_answer(live_server: str, tmp_pat
         # A reload resumes the conversation from the server's history.
         page.reload()
         page.wait_for_selector("#fd-status:text('connected')", timeout=30_000)
-        page.wait_for_function("document.querySelectorAll('.fd-msg.fd-customer').length >= 2", timeout=30_000)
+        page.wait_for_function(
+            "document.getElementById('frontdesk-widget').shadowRoot"
+            ".querySelectorAll('.fd-msg.fd-customer').length >= 2",
+            timeout=30_000,
+        )
         page.goto(live_server + "/kb/demo/shipping-times#standard-shipping")
         assert page.locator("#standard-shipping").is_visible()
         browser.close()

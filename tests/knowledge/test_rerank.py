@@ -114,3 +114,14 @@ def test_a_reranker_folder_needs_the_model_and_tokenizer(tmp_path: Path) -> None
 )
 def test_english_only_rerankers_skip_chinese_queries(query: str, supported: bool) -> None:
     assert Reranker.supports(object.__new__(Reranker), query) is supported  # type: ignore[arg-type]
+
+
+def test_rescoring_without_a_cross_encoder_reuses_the_stored_vectors(tmp_path: Path) -> None:
+    kb = filled_kb(tmp_path, None)
+    calls = kb.embedder.calls
+
+    hits = kb.search("free shipping").hits
+
+    assert kb.embedder.calls == calls + 1  # the query only: the passages were embedded at ingest
+    expected = Relevance(kb.embedder, None)("free shipping", [kb._embedding_text(h.chunk) for h in hits])
+    np.testing.assert_allclose([h.rerank for h in hits], expected, atol=1e-5)

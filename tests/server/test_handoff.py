@@ -92,6 +92,7 @@ def test_resolve_then_a_new_message_reopens_with_the_bot(client, demo_services, 
         conversation_id = queued_conversation(ws)
         resolved = client.post(f"/api/v1/conversations/{conversation_id}/resolve", auth=auth)
         assert resolved.json()["status"] == "resolved"
+        assert ws.receive_json() == {"type": "status", "status": "resolved"}  # the widget asks for a rating
         _, _, final = send(ws, "h2", "How long does standard shipping take?")
     assert final["type"] == "final" and final["handoff"] is False
     assert "3-5 business days" in final["text"]

@@ -15,11 +15,9 @@ from sqlmodel import Session, select
 from server.metrics import queries
 from server.metrics.scope import Scope
 from server.tables import Bot, Conversation, Feedback, Message, Tenant, User
-from tests.server import test_migrations
 
 D1, D2 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC), datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
 START, END = date(2026, 1, 10), date(2026, 1, 12)
-pg_database = test_migrations.postgres_url  # the fixture: a throwaway PostgreSQL database, or skip
 
 
 @dataclass
@@ -218,7 +216,7 @@ def test_the_same_counts_on_postgresql(request: pytest.FixtureRequest) -> None:
     from server.db import create_db_engine, migrate
     from server.metrics.prometheus import DatabaseCollector
 
-    engine = create_db_engine(request.getfixturevalue("pg_database"))
+    engine = create_db_engine(request.getfixturevalue("postgres_url"))
     try:
         migrate(engine)
         with Session(engine, expire_on_commit=False) as session:

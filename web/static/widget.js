@@ -1,29 +1,35 @@
-/* Frontdesk chat widget: plain JS, no build step, no external requests.
+/* Frontdesk website widget: plain JS, no build step, no third-party requests.
  *
- *   <script src="/static/widget.js" data-bot="demo" defer></script>
+ *   <script src="https://HOST/widget.js" data-key="pk_..." async></script>
  *
- * Script attributes: data-bot (bot slug, default "demo"), data-target (CSS selector of the element to
- * mount into; default #fd-widget, else a floating panel appended to <body>), data-server (base URL of
- * the Frontdesk server; default this page), data-user-id (sent in `hello`).
- * Speaks the websocket protocol in docs/protocol.md. Every text that comes from the server or the
- * user is inserted with textContent / text nodes, never parsed as HTML.
+ * Script attributes: data-key (the bot's public key, required), data-server (base URL of the
+ * Frontdesk server; default: where this script came from), data-user-id / data-user-hash /
+ * data-user-name / data-user-email (the same as calling Frontdesk.identify), data-locale.
+ * It renders in a shadow DOM attached to <div id="frontdesk-widget">, so the page's CSS and ours
+ * never meet. JS API on window.Frontdesk: open, close, toggle, identify, setLocale, track, reset,
+ * on (docs/widget.md). Speaks the websocket protocol in docs/protocol.md. Every text from the
+ * server or the visitor goes in as text, never parsed as HTML.
  */
 (() => {
   "use strict";
 
-  const script = document.currentScript || document.querySelector("script[data-bot]");
+  const script = document.currentScript || document.querySelector("script[data-key]");
   const opts = (script && script.dataset) || {};
-  const BOT = opts.bot || "demo";
+  const KEY = opts.key;
+  const queued = Array.isArray(window.Frontdesk) ? window.Frontdesk : []; // calls made before we loaded
+  if (!KEY) { console.warn("Frontdesk: the widget script needs data-key=\"pk_…\""); return; }
+  if (window.Frontdesk && window.Frontdesk.version) return; // already on the page
+
   const PING_MS = 25000;
   const MAX_BACKOFF_MS = 30000;
   const BUSY_RETRY_MS = 2000;
   const MAX_LEN = 4000;
-  const KEY_CONV = `frontdesk:${BOT}:conversation_id`;
-  const KEY_PENDING = `frontdesk:${BOT}:pending`;
+  const K = (name) => `frontdesk:${KEY}:${name}`;
 
   let BASE;
-  try { BASE = new URL(opts.server || location.href); } catch (e) { BASE = new URL(location.href); }
-  const WS_URL = `${BASE.protocol === "https:" ? "wss:" : "ws:"}//${BASE.host}/ws/chat/${encodeURIComponent(BOT)}`;
+  try { BASE = new URL(opts.server || (script && script.src) || location.href); } catch (e) { BASE = new URL(location.href); }
+  const url = (path) => new URL(path, BASE).href;
+  const WS_URL = `${BASE.protocol === "https:" ? "wss:" : "ws:"}//${BASE.host}/ws/widget/${encodeURIComponent(KEY)}`;
 
   // ---- small helpers -------------------------------------------------------------------------
   const store = { // localStorage can throw (privacy modes, sandboxed frames): then nothing is kept
@@ -46,26 +52,105 @@
     return `m_${Date.now().toString(36)}_${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
   }
 
-  /** Resolve a citation URL against the server; only http(s) links are allowed (no javascript: etc.). */
+  /** Resolve a URL against the server; only http(s) links are allowed (no javascript: etc.). */
   function safeUrl(raw) {
     if (!raw) return null;
     try {
-      const url = new URL(String(raw), BASE);
-      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+      const u = new URL(String(raw), BASE);
+      return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
     } catch (e) { return null; }
   }
 
-  // ---- DOM -----------------------------------------------------------------------------------
+  /** A darker shade of a #rrggbb colour (for hover and gradients). */
+  function darker(hex) {
+    const n = parseInt(hex.slice(1), 16);
+    const c = [n >> 16, (n >> 8) & 255, n & 255].map((v) => Math.round(v * 0.72).toString(16).padStart(2, "0"));
+    return `#${c.join("")}`;
+  }
+
+  // ---- events for the host page (Frontdesk.on) -----------------------------------------------
+  const listeners = new Map(); // name -> Set of callbacks
+  function emit(name, detail) {
+    for (const cb of listeners.get(name) || []) {
+      try { cb(detail); } catch (e) { console.error("Frontdesk listener failed", e); }
+    }
+  }
+
+  // ---- state ----------------------------------------------------------------------------------
+  let config = null;          // GET /api/v1/widget/{key}/config
+  let ui = null;              // built once the config has arrived
+  let botName = "";
+  let conversationId = store.get(K("conversation_id"));
+  let user = null;            // {id, hash, name, email} from identify()
+  let locale = opts.locale || navigator.language || null;
+  let status = "bot";         // the conversation's owner, from ready / status frames
+  let ws = null;
+  let isReady = false;        // `ready` received on the current socket
+  let attempt = 0;            // reconnect attempts since the last `ready`
+  let restartNow = false;     // reconnect at once (e.g. after unknown_conversation)
+  let stopped = false;        // unknown key or refused origin: give up
+  let reconnectTimer = null;
+  let pingTimer = null;
+  let lastSeen = 0;
+  let inFlight = null;        // client id sent on this socket and still waiting for its final
+  let greeted = false;
+  let autoScroll = true;
+  let isOpen = false;
+  let botReplied = false;     // a bot reply is in this conversation (CSAT on close)
+  let unread = Number(store.get(K("unread"))) || 0;
+  const turns = new Map();    // client id -> { customer, typing, bot, done, busy }
+  const pending = loadPending(); // client id -> text, in send order, until its `final` arrives
+  const tracked = [];         // track() calls waiting for a conversation
+
+  if (opts.userId) user = { id: opts.userId, hash: opts.userHash, name: opts.userName, email: opts.userEmail };
+
+  function loadPending() {
+    try {
+      const list = JSON.parse(store.get(K("pending")) || "[]");
+      return new Map(list.filter((m) => m && typeof m.id === "string" && typeof m.text === "string").map((m) => [m.id, m.text]));
+    } catch (e) { return new Map(); }
+  }
+  function savePending() {
+    store.set(K("pending"), pending.size ? JSON.stringify(Array.from(pending, ([id, text]) => ({ id, text }))) : null);
+  }
+
+  function setConversation(id) {
+    if (!id || id === conversationId) return;
+    store.set(K("conversation_id"), (conversationId = String(id)));
+  }
+
+  // ---- DOM (inside a shadow root) -------------------------------------------------------------
   function buildUI() {
-    let mount = (opts.target && document.querySelector(opts.target)) || document.getElementById("fd-widget");
-    if (!mount) document.body.append((mount = el("div", { id: "fd-widget", class: "fd-floating" })));
-    const root = el("section", { class: "fd-root", "aria-labelledby": "fd-title", "data-state": "connecting" });
+    const host = el("div", { id: "frontdesk-widget" });
+    const shadow = host.attachShadow({ mode: "open" });
+    const app = el("div", { class: "fd-app", "data-position": config.position === "left" ? "left" : "right", hidden: true });
+    const style = el("link", { rel: "stylesheet", href: url("/widget.css") });
+    style.addEventListener("load", () => { app.hidden = false; });
+    style.addEventListener("error", () => { app.hidden = false; });
+    if (/^#[0-9a-f]{6}$/i.test(config.color || "")) {
+      app.style.setProperty("--fd-brand", config.color);
+      app.style.setProperty("--fd-brand-dark", darker(config.color));
+    }
+    const launcher = el("button", {
+      type: "button", class: "fd-launcher", "aria-expanded": "false", "aria-controls": "fd-panel", "aria-label": config.launcher_label,
+    });
+    const badge = el("span", { class: "fd-badge", "aria-hidden": "true", hidden: true });
+    launcher.append(el("span", { class: "fd-launcher-icon", "aria-hidden": "true" }), el("span", { class: "fd-launcher-label" }, config.launcher_label), badge);
+
+    const root = el("section", {
+      id: "fd-panel", class: "fd-root", role: "dialog", "aria-modal": "true", "aria-labelledby": "fd-title",
+      "data-state": "idle", hidden: true,
+    });
     const header = el("header", { class: "fd-header" }), heading = el("div", { class: "fd-heading" });
-    const avatar = el("span", { class: "fd-avatar", "aria-hidden": "true" }, "N");
-    const title = el("h2", { id: "fd-title", class: "fd-title" }, opts.title || "Chat with us");
-    const status = el("p", { id: "fd-status", class: "fd-status", role: "status" }, "connecting…");
-    heading.append(title, status);
-    header.append(avatar, heading);
+    const avatar = el("span", { class: "fd-avatar", "aria-hidden": "true" }, (botName || "?").charAt(0));
+    const logo = safeUrl(config.logo_url);
+    if (logo) avatar.replaceChildren(el("img", { src: logo, alt: "", class: "fd-logo" }));
+    const title = el("h2", { id: "fd-title", class: "fd-title" }, botName || "Chat");
+    const statusLine = el("p", { id: "fd-status", class: "fd-status", role: "status" }, "");
+    const closeButton = el("button", { type: "button", class: "fd-close", "aria-label": "Close chat" });
+    closeButton.append(el("span", { "aria-hidden": "true" }, "×"));
+    heading.append(title, statusLine);
+    header.append(avatar, heading, closeButton);
     const messages = el("div", {
       id: "fd-messages", class: "fd-messages", role: "log", "aria-live": "polite",
       "aria-labelledby": "fd-title", tabindex: "0",
@@ -78,41 +163,19 @@
     });
     const send = el("button", { id: "fd-send", class: "fd-send", type: "submit", "aria-label": "Send message", disabled: true });
     send.append(el("span", { class: "fd-send-icon", "aria-hidden": "true" }));
+    let attach = null, file = null;
+    if (config.uploads) {
+      file = el("input", { type: "file", class: "fd-sr-only", tabindex: "-1", accept: "image/png,image/jpeg,image/gif,image/webp,application/pdf" });
+      attach = el("button", { type: "button", class: "fd-attach", "aria-label": "Attach a file", title: "Attach a file" });
+      attach.append(el("span", { "aria-hidden": "true" }, "📎"));
+      form.append(file, attach);
+    }
     form.append(label, input, send);
     root.append(header, messages, form);
-    mount.replaceChildren(root);
-    return { root, title, status, messages, form, input, send, avatar };
-  }
-
-  const ui = buildUI();
-  let botName = "Northwind Goods";
-  let conversationId = store.get(KEY_CONV);
-  let ws = null;
-  let isReady = false;        // `ready` received on the current socket
-  let attempt = 0;            // reconnect attempts since the last `ready`
-  let restartNow = false;     // reconnect at once (e.g. after unknown_conversation)
-  let stopped = false;        // unknown bot: give up
-  let reconnectTimer = null;
-  let pingTimer = null;
-  let lastSeen = 0;
-  let inFlight = null;        // client id sent on this socket and still waiting for its final
-  let greeted = false;
-  let autoScroll = true;
-  const turns = new Map();    // client id -> { customer, typing, bot, done, busy }
-  const pending = loadPending(); // client id -> text, in send order, until its `final` arrives
-
-  function loadPending() {
-    try {
-      const list = JSON.parse(store.get(KEY_PENDING) || "[]");
-      return new Map(list.filter((m) => m && typeof m.id === "string" && typeof m.text === "string").map((m) => [m.id, m.text]));
-    } catch (e) { return new Map(); }
-  }
-  function savePending() {
-    store.set(KEY_PENDING, pending.size ? JSON.stringify(Array.from(pending, ([id, text]) => ({ id, text }))) : null);
-  }
-
-  function setConversation(id) {
-    if (id) store.set(KEY_CONV, (conversationId = String(id)));
+    app.append(launcher, root);
+    shadow.append(style, app);
+    document.body.append(host);
+    return { host, app, launcher, badge, root, title, avatar, status: statusLine, closeButton, messages, form, input, send, attach, file };
   }
 
   function setStatus(state, text) {
@@ -153,9 +216,9 @@
     cites.forEach((c) => {
       const li = el("li", { class: "fd-citation", value: c.n });
       const label = [c.document, c.section].filter((s) => s != null && s !== "").map(String).join(" — ") || `Source ${c.n}`;
-      const url = safeUrl(c.url);
-      li.append(el(url ? "a" : "span", {
-        class: "fd-citation-link", href: url, target: url && "_blank", rel: url && "noopener noreferrer",
+      const link = safeUrl(c.url);
+      li.append(el(link ? "a" : "span", {
+        class: "fd-citation-link", href: link, target: link && "_blank", rel: link && "noopener noreferrer",
         title: c.snippet ? String(c.snippet) : null,
       }, label));
       list.append(li);
@@ -174,41 +237,85 @@
     if (cites.length) node.append(renderSources(cites));
     node.setAttribute("data-final", "true");
     node.removeAttribute("aria-busy");
+    if (node.classList.contains("fd-bot")) botReplied = true;
     addFeedback(node);
   }
 
-  /** 👍/👎 under a final bot reply: POST a thumb for its message id, then thank the customer. */
+  /** 👍/👎 under a final bot reply: a `feedback` frame for its message id; `feedback_saved` thanks. */
   function addFeedback(node) {
     const messageId = node.getAttribute("data-message-id");
     const existing = node.querySelector(":scope > .fd-feedback");
     if (existing) return node.append(existing); // keep it last when the reply is re-rendered
-    if (!messageId || !conversationId || !node.classList.contains("fd-bot")) return;
+    if (!messageId || !node.classList.contains("fd-bot") || node.classList.contains("fd-greeting")) return;
     const box = el("div", { class: "fd-feedback" });
-    const url = new URL(`/api/v1/conversations/${encodeURIComponent(conversationId)}/feedback`, BASE).href;
-    const send = async (score) => {
-      box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
-      try {
-        const res = await fetch(url, {
-          method: "POST", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ kind: "thumb", score, message_id: messageId }),
-        });
-        if (!res.ok) throw new Error(String(res.status));
-        box.replaceChildren(el("span", { class: "fd-feedback-thanks", role: "status" }, "Thanks for your feedback"));
-      } catch (e) {
-        box.querySelectorAll("button").forEach((b) => { b.disabled = false; });
-      }
-    };
     for (const [score, label, icon] of [[1, "Helpful", "👍"], [-1, "Not helpful", "👎"]]) {
       const button = el("button", { type: "button", class: "fd-thumb", "aria-label": label, title: label }, icon);
-      button.addEventListener("click", () => send(score));
+      button.addEventListener("click", () => {
+        if (!sendFrame({ type: "feedback", kind: "thumb", score, message_id: messageId })) return;
+        box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+      });
       box.append(button);
     }
     node.append(box);
   }
 
+  function onFeedbackSaved(f) {
+    if (f.kind === "csat") {
+      store.set(K(`csat:${conversationId}`), "done");
+      const card = ui.messages.querySelector(".fd-csat");
+      card?.replaceChildren(el("p", { class: "fd-feedback-thanks", role: "status" }, "Thanks for your rating!"));
+      return;
+    }
+    const box = findByMessageId(f.message_id)?.querySelector(":scope > .fd-feedback");
+    box?.replaceChildren(el("span", { class: "fd-feedback-thanks", role: "status" }, "Thanks for your feedback"));
+  }
+
   function showError(message, code) {
     ui.messages.append(el("div", { class: "fd-error", "data-code": code || null }, message || "Something went wrong. Please try again."));
     scrollDown();
+  }
+
+  // ---- CSAT: a 1-5 rating with an optional comment --------------------------------------------
+  function csatDone() { return !conversationId || !!store.get(K(`csat:${conversationId}`)); } // rated or skipped
+
+  /** Show the rating card once per conversation; returns whether it is on screen now. */
+  function askCsat() {
+    if (csatDone()) return false;
+    if (ui.messages.querySelector(".fd-csat")) return true;
+    const card = el("form", { class: "fd-csat", "aria-labelledby": "fd-csat-title" });
+    card.append(el("p", { id: "fd-csat-title", class: "fd-csat-title" }, "How would you rate this conversation?"));
+    const scale = el("div", { class: "fd-csat-scale", role: "radiogroup", "aria-labelledby": "fd-csat-title" });
+    const words = ["very poor", "poor", "okay", "good", "excellent"];
+    let score = 0;
+    words.forEach((word, i) => {
+      const b = el("button", { type: "button", class: "fd-csat-score", role: "radio", "aria-checked": "false", "aria-label": `${i + 1} of 5, ${word}`, "data-score": i + 1 }, "★");
+      b.addEventListener("click", () => {
+        score = i + 1;
+        scale.querySelectorAll("button").forEach((x, j) => { x.setAttribute("aria-checked", String(j === i)); x.classList.toggle("fd-on", j <= i); });
+        submit.disabled = false;
+      });
+      scale.append(b);
+    });
+    const comment = el("textarea", { class: "fd-csat-comment", rows: "2", maxlength: "1000", "aria-label": "Comment (optional)", placeholder: "Anything to add? (optional)" });
+    const submit = el("button", { type: "submit", class: "fd-csat-send", disabled: true }, "Send rating");
+    const skip = el("button", { type: "button", class: "fd-csat-skip" }, "Skip");
+    skip.addEventListener("click", () => {
+      store.set(K(`csat:${conversationId}`), "skipped");
+      card.remove();
+      if (closing) { closing = false; close(); ui.launcher.focus(); }
+    });
+    card.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      if (!score) return;
+      const frame = { type: "feedback", kind: "csat", score };
+      if (comment.value.trim()) frame.comment = comment.value.trim().slice(0, 1000);
+      if (sendFrame(frame)) submit.disabled = true;
+    });
+    card.append(scale, comment, el("div", { class: "fd-csat-actions" }, null));
+    card.lastChild.append(submit, skip);
+    ui.messages.append(card);
+    scrollDown(true);
+    return true;
   }
 
   // ---- turns (one customer message and its reply) --------------------------------------------
@@ -275,33 +382,89 @@
     pump();
   }
 
+  /** A bot or agent message arrived: tell the page, and count it as unread while the panel is closed. */
+  function incoming(role, id, text, citations) {
+    emit("message", { role, id: id || null, text: String(text == null ? "" : text), citations: citations || [] });
+    if (!isOpen) setUnread(unread + 1);
+  }
+
+  function setUnread(n) {
+    unread = n;
+    store.set(K("unread"), n ? String(n) : null);
+    if (!ui) return;
+    ui.badge.hidden = !n;
+    ui.badge.textContent = n > 9 ? "9+" : String(n);
+    const label = config.launcher_label + (n ? `, ${n} unread message${n === 1 ? "" : "s"}` : "");
+    ui.launcher.setAttribute("aria-label", label);
+  }
+
   // ---- protocol -------------------------------------------------------------------------------
   function sendFrame(frame) {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function hello() {
+    const frame = { type: "hello" };
+    if (conversationId) frame.conversation_id = conversationId;
+    if (user && user.id) {
+      Object.assign(frame, { user_id: String(user.id), user_hash: user.hash == null ? null : String(user.hash) });
+      if (user.name) frame.user_name = String(user.name);
+      if (user.email) frame.user_email = String(user.email);
+    }
+    if (locale) frame.locale = String(locale).slice(0, 35);
+    isReady = false;
+    if (inFlight) { hideTyping(turnFor(inFlight)); inFlight = null; } // a new hello stops the reply; it is re-sent
+    sendFrame(frame);
   }
 
   function onReady(f) {
     isReady = true;
     attempt = 0;
-    setConversation(f.conversation_id);
+    if (f.conversation_id !== conversationId) { // another conversation (e.g. after identify): start clean
+      if (conversationId) clearMessages();
+      setConversation(f.conversation_id);
+    }
     const bot = (f.bot && typeof f.bot === "object") ? f.bot : {};
-    if (bot.name) { botName = String(bot.name); ui.title.textContent = botName; ui.avatar.textContent = botName.charAt(0); }
-    if (!greeted && bot.greeting) {
+    if (bot.name) setBotName(String(bot.name));
+    const greeting = config.greeting || bot.greeting;
+    if (!greeted && greeting) {
       greeted = true;
-      const greeting = makeMsg("bot", bot.greeting);
-      greeting.classList.add("fd-greeting");
-      ui.messages.prepend(greeting);
+      const node = makeMsg("bot", greeting);
+      node.classList.add("fd-greeting");
+      ui.messages.prepend(node);
     }
     renderHistory(f.history);
     setStatus("connected", "connected");
+    for (const frame of tracked.splice(0)) sendFrame(frame);
     pump();
     scrollDown();
+    onStatus({ status: f.status });
+    emit("ready", { conversationId, customer: f.customer || null });
+  }
+
+  function onStatus(f) {
+    status = String(f.status || "bot");
+    if (status === "resolved" && config.csat_on_resolve && askCsat() && !isOpen) setUnread(unread + 1);
+  }
+
+  function setBotName(name) {
+    botName = name;
+    ui.title.textContent = name;
+    if (!ui.avatar.querySelector("img")) ui.avatar.textContent = name.charAt(0);
+  }
+
+  function clearMessages() {
+    ui.messages.replaceChildren();
+    turns.clear();
+    greeted = botReplied = askedOnClose = false;
   }
 
   /** Show stored turns that are not on screen yet (first load, or messages missed while offline). */
   function renderHistory(history) {
     for (const h of Array.isArray(history) ? history : []) {
-      if (!h || typeof h !== "object") continue;
+      if (!h || typeof h !== "object" || h.role === "system") continue;
       const role = h.role === "customer" ? "customer" : h.role === "agent" ? "agent" : "bot";
       if (findByMessageId(h.id)) continue;
       if (role === "customer" && h.client_id && turns.has(String(h.client_id))) {
@@ -314,6 +477,7 @@
       node.setAttribute("data-history", "true");
       if (role === "customer") {
         node.setAttribute("data-state", "sent");
+        linkify(node);
         if (h.client_id) startTurn(String(h.client_id), null, node);
         else ui.messages.append(node);
       } else {
@@ -361,19 +525,26 @@
     if (f.intent) bubble.setAttribute("data-intent", String(f.intent));
     bubble.classList.toggle("fd-fallback", !!f.fallback);
     renderReply(bubble, f.text, f.citations);
+    renderQuickReplies(bubble, f.quick_replies);
     turn.done = true;
     if (turn.customer) turn.customer.setAttribute("data-state", "sent");
     if (f.reply_to) finishTurn(String(f.reply_to));
     if (f.handoff) showNotice(QUEUED_NOTICE);
+    incoming("bot", f.message_id, f.text, f.citations);
     scrollDown();
   }
 
   function onError(f) {
     const code = String(f.code || "error");
     if (code === "unknown_conversation" && !isReady) { // stored conversation is gone: start afresh
-      store.set(KEY_CONV, (conversationId = null));
-      restartNow = true;
-      return ws && ws.close();
+      store.set(K("conversation_id"), (conversationId = null));
+      return hello();
+    }
+    if (code === "identity_invalid" && !isReady) { // never chat as someone we could not verify
+      console.warn(`Frontdesk: identify() refused: ${f.message}`);
+      emit("error", { code, message: String(f.message || "") });
+      user = null;
+      return hello();
     }
     const id = f.reply_to ? String(f.reply_to) : null;
     const turn = id ? turns.get(id) : null;
@@ -381,11 +552,34 @@
       inFlight = null;
       return setTimeout(pump, BUSY_RETRY_MS * ++turn.busy);
     }
+    emit("error", { code, message: String(f.message || "") });
     showError(f.message ? String(f.message) : null, code);
     if (!turn) return;
     hideTyping(turn);
     if (turn.customer) turn.customer.setAttribute("data-state", code === "internal" ? "sent" : "failed");
     finishTurn(id);
+  }
+
+  // ---- quick replies (final frame `quick_replies`) ---------------------------------------------
+  /** Buttons under a reply; a tap sends the button's payload as the customer's next message. */
+  function renderQuickReplies(node, items) {
+    clearQuickReplies();
+    const list = (Array.isArray(items) ? items : []).filter((q) => q && typeof q === "object" && q.title != null);
+    if (!list.length) return;
+    const box = el("div", { class: "fd-quick-replies", role: "group", "aria-label": "Suggested replies" });
+    for (const q of list) {
+      const button = el("button", { type: "button", class: "fd-quick-reply" }, String(q.title));
+      button.addEventListener("click", () => { // the buttons go away: keep focus in the panel
+        sendText(String(q.payload == null ? q.title : q.payload));
+        ui.input.focus();
+      });
+      box.append(button);
+    }
+    node.insertBefore(box, node.querySelector(":scope > .fd-feedback"));
+  }
+
+  function clearQuickReplies() { // only the latest reply offers buttons, until the customer answers
+    ui.messages.querySelectorAll(".fd-quick-replies").forEach((box) => box.remove());
   }
 
   // ---- human handoff --------------------------------------------------------------------------
@@ -412,32 +606,30 @@
     const node = makeMsg("agent", String(f.text == null ? "" : f.text));
     if (f.message_id != null) node.setAttribute("data-message-id", String(f.message_id));
     ui.messages.append(node);
+    incoming("agent", f.message_id, f.text);
     scrollDown(true);
   }
 
-  // `pong` needs no handling beyond refreshing lastSeen; unknown (future) frame types are ignored.
+  // `pong`, `tracked` and `locale_set` need nothing beyond refreshing lastSeen; unknown types are ignored.
   const handlers = {
     ready: onReady, ack: onAck, chunk: onChunk, reset: onReset, final: onFinal, error: onError,
-    queued: onQueued, agent_message: onAgentMessage,
+    queued: onQueued, agent_message: onAgentMessage, feedback_saved: onFeedbackSaved, status: onStatus,
   };
 
   // ---- connection -----------------------------------------------------------------------------
   function connect() {
     clearTimeout(reconnectTimer);
     reconnectTimer = null;
-    if (stopped) return;
+    if (stopped || (ws && ws.readyState <= WebSocket.OPEN)) return;
     let sock;
     try { sock = new WebSocket(WS_URL); } catch (e) { scheduleReconnect(); return; }
     ws = sock;
     isReady = false;
+    setStatus("connecting", "connecting…");
     sock.onopen = () => {
       if (sock !== ws) return;
       lastSeen = Date.now();
-      const hello = { type: "hello" };
-      if (conversationId) hello.conversation_id = conversationId;
-      if (opts.userId) hello.user_id = opts.userId;
-      if (navigator.language) hello.locale = navigator.language;
-      sock.send(JSON.stringify(hello));
+      hello();
       clearInterval(pingTimer);
       pingTimer = setInterval(ping, PING_MS);
     };
@@ -454,10 +646,14 @@
       isReady = false;
       clearInterval(pingTimer);
       turns.forEach(hideTyping);
-      if (ev.code !== 4404) return scheduleReconnect();
-      stopped = ui.input.disabled = ui.send.disabled = true; // unknown bot: retrying will not help
-      setStatus("unavailable", "unavailable");
+      if (ev.code !== 4404 && ev.code !== 4403) return scheduleReconnect();
+      stop(ev.code === 4403 ? "this website may not use this chat" : "unavailable");
     };
+  }
+
+  function stop(reason) { // unknown key or refused origin: retrying will not help
+    stopped = ui.input.disabled = ui.send.disabled = true;
+    setStatus("unavailable", reason);
   }
 
   /** Exponential back-off with jitter: ~1 s, 2 s, 4 s … capped at 30 s; reset by `ready`. */
@@ -476,9 +672,67 @@
     sendFrame({ type: "ping" });
   }
 
+  // ---- open / close, keyboard ------------------------------------------------------------------
+  let closing = false; // the customer closed and a CSAT card is asking first
+  let askedOnClose = false; // once per conversation (clearMessages starts a new one)
+
+  let openWhenReady = false;
+
+  function open() {
+    if (!ui) { openWhenReady = true; return; }
+    isOpen = true;
+    closing = false;
+    store.set(K("open"), "1");
+    ui.root.hidden = false;
+    ui.app.setAttribute("data-open", "true");
+    ui.launcher.setAttribute("aria-expanded", "true");
+    setUnread(0);
+    if (!ws) connect(); else if (isReady) setStatus("connected", "connected");
+    scrollDown(true);
+    ui.input.focus();
+    emit("open", {});
+  }
+
+  function close() {
+    if (!ui || !isOpen) return;
+    isOpen = closing = false;
+    store.set(K("open"), null);
+    ui.root.hidden = true;
+    ui.app.removeAttribute("data-open");
+    ui.launcher.setAttribute("aria-expanded", "false");
+    emit("close", {});
+  }
+
+  /** The customer closes: ask for a rating first, once, when the bot has answered (config). */
+  function userClose() {
+    if (!closing && !askedOnClose && config.csat_on_close && botReplied && !csatDone() && askCsat()) {
+      closing = askedOnClose = true;
+      ui.messages.querySelector(".fd-csat-score")?.focus();
+      return;
+    }
+    close();
+    ui.launcher.focus();
+  }
+
+  function focusables() {
+    return Array.from(ui.root.querySelectorAll("button, a[href], textarea, input:not([tabindex='-1']), [tabindex='0']"))
+      .filter((n) => !n.disabled && n.getClientRects().length);
+  }
+
+  function onPanelKey(ev) {
+    if (ev.key === "Escape") { ev.preventDefault(); userClose(); return; }
+    if (ev.key !== "Tab") return;
+    const items = focusables(); // a focus trap: Tab and Shift+Tab cycle inside the open panel
+    if (!items.length) return;
+    const active = ui.host.shadowRoot.activeElement;
+    const first = items[0], last = items[items.length - 1];
+    if (ev.shiftKey && (active === first || !ui.root.contains(active))) { ev.preventDefault(); last.focus(); }
+    else if (!ev.shiftKey && active === last) { ev.preventDefault(); first.focus(); }
+  }
+
   // ---- input ------------------------------------------------------------------------------------
   function updateSend() {
-    ui.send.disabled = ui.input.value.trim() === "";
+    ui.send.disabled = stopped || ui.input.value.trim() === "";
   }
 
   function autosize() {
@@ -488,28 +742,147 @@
 
   function submit() {
     const text = ui.input.value.trim();
-    if (!text) return;
-    const id = newId();
-    pending.set(id, text);
-    savePending();
-    startTurn(id, text);
+    if (!text || stopped) return;
     ui.input.value = "";
     autosize();
     updateSend();
+    sendText(text);
+  }
+
+  /** Queue a customer message (typed, or a quick reply's payload) and send it when the socket allows. */
+  function sendText(text) {
+    if (!text) return;
+    const id = newId();
+    clearQuickReplies();
+    pending.set(id, text.slice(0, MAX_LEN));
+    savePending();
+    startTurn(id, text.slice(0, MAX_LEN));
+    emit("message", { role: "customer", id, text });
     scrollDown(true);
+    if (!ws) connect();
     pump();
   }
 
-  ui.form.addEventListener("submit", (ev) => { ev.preventDefault(); submit(); ui.input.focus(); });
-  ui.input.addEventListener("keydown", (ev) => {
-    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) { ev.preventDefault(); submit(); }
-  });
-  ui.input.addEventListener("input", () => { updateSend(); autosize(); });
-  ui.messages.addEventListener("scroll", () => {
-    const m = ui.messages;
-    autoScroll = m.scrollHeight - m.scrollTop - m.clientHeight < 60;
-  });
-  window.addEventListener("online", () => { if (reconnectTimer) { attempt = 0; connect(); } });
+  /** Links in a customer's message (an uploaded file's URL) become clickable; the rest stays text. */
+  function linkify(node) {
+    const body = node.querySelector(".fd-text"), text = body.textContent;
+    const match = /https?:\/\/\S+/.exec(text);
+    const link = match && safeUrl(match[0]);
+    if (!link) return;
+    body.replaceChildren(text.slice(0, match.index), el("a", { href: link, target: "_blank", rel: "noopener noreferrer" }, match[0]), text.slice(match.index + match[0].length));
+  }
 
-  connect();
+  async function upload(fileObj) {
+    if (!fileObj || !conversationId || !isReady) return showError("Connect to the chat before sending a file.", "upload");
+    const body = new FormData();
+    body.append("conversation_id", conversationId);
+    body.append("file", fileObj, fileObj.name);
+    ui.attach.disabled = true;
+    try {
+      const res = await fetch(url(`/api/v1/widget/${encodeURIComponent(KEY)}/uploads`), { method: "POST", body });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error((data.error && data.error.message) || `upload failed (${res.status})`);
+      const node = makeMsg("customer", data.message.text);
+      node.setAttribute("data-message-id", data.message.id);
+      node.setAttribute("data-state", "sent");
+      linkify(node);
+      ui.messages.append(node);
+      scrollDown(true);
+    } catch (e) {
+      showError(String(e.message || e), "upload");
+    } finally {
+      ui.attach.disabled = false;
+      ui.file.value = "";
+    }
+  }
+
+  function wire() {
+    ui.form.addEventListener("submit", (ev) => { ev.preventDefault(); submit(); ui.input.focus(); });
+    ui.input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) { ev.preventDefault(); submit(); }
+    });
+    ui.input.addEventListener("input", () => { updateSend(); autosize(); });
+    ui.messages.addEventListener("scroll", () => {
+      const m = ui.messages;
+      autoScroll = m.scrollHeight - m.scrollTop - m.clientHeight < 60;
+    });
+    ui.launcher.addEventListener("click", () => (isOpen ? userClose() : open()));
+    ui.closeButton.addEventListener("click", userClose);
+    ui.root.addEventListener("keydown", onPanelKey);
+    if (ui.attach) {
+      ui.attach.addEventListener("click", () => ui.file.click());
+      ui.file.addEventListener("change", () => upload(ui.file.files[0]));
+    }
+    window.addEventListener("online", () => { if (reconnectTimer) { attempt = 0; connect(); } });
+  }
+
+  // ---- the JS API (window.Frontdesk) ----------------------------------------------------------
+  const api = {
+    version: "1",
+    open, close,
+    toggle() { isOpen ? close() : open(); },
+    /** A logged-in customer: {id, hash, name?, email?}; hash = HMAC-SHA256(identity secret, id) hex. */
+    identify(who) {
+      if (!who || who.id == null) { user = null; return; }
+      user = { id: String(who.id), hash: who.hash, name: who.name, email: who.email };
+      if (ws && ws.readyState === WebSocket.OPEN) hello();
+    },
+    setLocale(value) {
+      locale = value ? String(value) : null;
+      if (locale && isReady) sendFrame({ type: "locale", locale });
+    },
+    /** A page event for this conversation (stored as attributes.events[name]); kept until a conversation exists. */
+    track(name, data) {
+      const frame = { type: "event", name: String(name), data: data && typeof data === "object" ? data : {} };
+      if (!isReady || !sendFrame(frame)) tracked.push(frame);
+    },
+    /** Forget the conversation and the customer (call it when the customer logs out). */
+    reset() {
+      user = null;
+      store.set(K("conversation_id"), (conversationId = null));
+      pending.clear();
+      savePending();
+      setUnread(0);
+      if (ui) clearMessages();
+      if (ws) { const old = ws; ws = null; isReady = false; old.close(); }
+      if (isOpen) connect();
+    },
+    push(call) { // the pre-load queue keeps working after load: Frontdesk.push(["identify", {...}])
+      if (Array.isArray(call) && typeof api[call[0]] === "function" && call[0] !== "push") api[call[0]](...call.slice(1));
+    },
+    on(name, cb) {
+      if (typeof cb !== "function") return () => {};
+      if (!listeners.has(name)) listeners.set(name, new Set());
+      listeners.get(name).add(cb);
+      return () => listeners.get(name).delete(cb);
+    },
+  };
+  window.Frontdesk = api;
+  queued.forEach(api.push); // window.Frontdesk = window.Frontdesk || []; Frontdesk.push(["identify", {...}])
+
+  // ---- start: config first, then the UI; the socket opens with the panel or a stored conversation
+  async function boot(tries) {
+    let res;
+    try {
+      res = await fetch(url(`/api/v1/widget/${encodeURIComponent(KEY)}/config`), { credentials: "omit" });
+    } catch (e) {
+      if (tries < 6) setTimeout(() => boot(tries + 1), 1000 * 2 ** tries);
+      return;
+    }
+    if (!res.ok) {
+      const data = await res.json().catch(() => ({}));
+      console.warn(`Frontdesk: widget not shown: ${(data.error && data.error.message) || res.status}`);
+      return;
+    }
+    config = await res.json();
+    botName = String((config.bot && config.bot.name) || "");
+    ui = buildUI();
+    wire();
+    setUnread(unread);
+    window.dispatchEvent(new CustomEvent("frontdesk:ready"));
+    if (store.get(K("open")) || openWhenReady) open();
+    else if (conversationId || pending.size) connect();
+  }
+  const start = () => boot(0);
+  if (document.body) start(); else document.addEventListener("DOMContentLoaded", start);
 })();

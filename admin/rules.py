@@ -1,0 +1,205 @@
+"""Console pages for a bot's reply rules: list, create, edit, enable/disable, delete, and "Try it".
+
+Every change reloads the bot's rules in this process at once (RuntimeRegistry.reload_rules).
+CSRF: like every console form so far these rely on HTTP Basic only; a CSRF token comes with a
+later issue.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from admin.auth import CurrentUser, require_editor
+from admin.routes import render, tenant_bot
+from bot.dryrun import try_rules
+from bot.errors import ConfigError
+from bot.rules import Rule
+from server.api.deps import ServicesDep, SessionDep
+from server.errors import NotFound
+from server.runtimes import rule_of
+from server.tables import Bot, ReplyRule, User
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+NOTICES = {"saved": "Rule saved.", "deleted": "Rule deleted.", "enabled": "Rule enabled.", "disabled": "Rule disabled."}
+COLUMNS = ("name", "priority", "enabled")
+EXAMPLE = {"when": {"keywords": ["opening hours"]}, "then": [{"reply": "We're open Monday to Friday, 9am-5pm."}]}
+
+
+def page_url(slug: str, notice: str | None = None) -> str:
+    """The rules page of a bot."""
+    return f"/admin/bots/{quote(slug)}/rules" + (f"?notice={notice}" if notice else "")
+
+
+def rule_rows(session: Session, bot: Bot) -> list[dict[str, Any]]:
+    """Each stored rule with its when/then summary, or the reason it no longer loads."""
+    rows = session.exec(
+        select(ReplyRule).where(ReplyRule.bot_id == bot.id).order_by(col(ReplyRule.priority), col(ReplyRule.name))
+    ).all()
+    out = []
+    for row in rows:
+        try:
+            when, then = rule_of(row).summary()
+            out.append({"row": row, "when": when, "then": then, "error": None})
+        except ConfigError as exc:
+            out.append({"row": row, "when": "", "then": "", "error": str(exc)})
+    return out
+
+
+def stored_rule(session: Session, bot: Bot, rule_id: str) -> ReplyRule:
+    """A rule of this bot, or 404."""
+    row = session.get(ReplyRule, rule_id)
+    if row is None or row.bot_id != bot.id:
+        raise NotFound(f"no rule {rule_id!r} for bot {bot.slug!r}", code="unknown_rule")
+    return row
+
+
+def editor_for(row: ReplyRule | None) -> dict[str, Any]:
+    """The edit form's values: a stored rule (old shapes shown converted) or a new one."""
+    if row is None:
+        return {"id": "", "name": "", "priority": 100, "enabled": True, "definition": json.dumps(EXAMPLE, indent=2)}
+    try:
+        definition = rule_of(row).definition()
+    except ConfigError:
+        definition = row.definition  # show what is stored so it can be fixed
+    text = json.dumps(definition, indent=2, ensure_ascii=False)
+    return {"id": row.id, "name": row.name, "priority": row.priority, "enabled": row.enabled, "definition": text}
+
+
+def rules_page(
+    request: Request, user: User, session: Session, bot: Bot, *, status: int = 200, **extra: Any
+) -> HTMLResponse:
+    """The rules page: the list, the editor and the Try-it box."""
+    extra.setdefault("editor", editor_for(None))
+    extra.setdefault("try_form", {"text": "", "channel": "web", "attributes": "", "slots": "", "count": ""})
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    response = render(request, "rules.html", user=user, bot=bot, rules=rule_rows(session, bot), notice=notice, **extra)
+    response.status_code = status
+    return response
+
+
+@router.get("/bots/{slug}/rules", response_class=HTMLResponse)
+def rules(slug: str, request: Request, user: CurrentUser, session: SessionDep, edit: str | None = None) -> HTMLResponse:
+    """The bot's rules in priority order, an editor and the Try-it box."""
+    bot = tenant_bot(session, user, slug)
+    editor = editor_for(stored_rule(session, bot, edit) if edit else None)
+    return rules_page(request, user, session, bot, editor=editor)
+
+
+def parse_rule(name: str, priority: str, enabled: bool, definition: str) -> Rule:
+    """Validate the editor's fields into a rule; ConfigError says what is wrong."""
+    try:
+        data = json.loads(definition)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"the rule JSON does not parse: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError('the rule JSON must be an object: {"when": {...}, "then": [...]}')
+    doubled = sorted(set(data) & set(COLUMNS))
+    if doubled:
+        raise ConfigError(f"set {', '.join(doubled)} in the fields above the JSON, not in it")
+    try:
+        number = int(priority)
+    except ValueError as exc:
+        raise ConfigError("priority must be a whole number") from exc
+    return Rule.from_dict({**data, "name": name.strip(), "priority": number, "enabled": enabled})
+
+
+@router.post("/bots/{slug}/rules", response_class=HTMLResponse, response_model=None)
+def save_rule(
+    slug: str, request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep,
+    name: Annotated[str, Form()] = "", priority: Annotated[str, Form()] = "100",
+    enabled: Annotated[bool, Form()] = False, definition: Annotated[str, Form()] = "",
+    rule_id: Annotated[str, Form()] = "",
+) -> HTMLResponse | RedirectResponse:
+    """Create a rule, or update the one named by rule_id; errors are shown beside the form."""
+    bot = tenant_bot(session, user, slug)
+    require_editor(user, "change rules")
+    row = stored_rule(session, bot, rule_id) if rule_id else ReplyRule(bot_id=bot.id, name="")
+    editor = {"id": rule_id, "name": name, "priority": priority, "enabled": enabled, "definition": definition}
+    try:
+        rule = parse_rule(name, priority, enabled, definition)
+    except ConfigError as exc:
+        return rules_page(request, user, session, bot, status=400, editor=editor, form_error=str(exc))
+    row.name, row.priority, row.enabled, row.definition = rule.name, rule.priority, rule.enabled, rule.definition()
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        message = f"a rule named {rule.name!r} already exists"
+        return rules_page(request, user, session, bot, status=409, editor=editor, form_error=message)
+    services.runtimes.reload_rules(bot.slug)
+    return RedirectResponse(page_url(bot.slug, "saved"), status_code=303)
+
+
+@router.post("/bots/{slug}/rules/{rule_id}/toggle")
+def toggle_rule(
+    slug: str, rule_id: str, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> RedirectResponse:
+    """Enable a disabled rule, or disable an enabled one."""
+    bot = tenant_bot(session, user, slug)
+    require_editor(user, "change rules")
+    row = stored_rule(session, bot, rule_id)
+    row.enabled = not row.enabled
+    session.add(row)
+    session.commit()
+    services.runtimes.reload_rules(bot.slug)
+    return RedirectResponse(page_url(bot.slug, "enabled" if row.enabled else "disabled"), status_code=303)
+
+
+@router.post("/bots/{slug}/rules/{rule_id}/delete")
+def delete_rule(
+    slug: str, rule_id: str, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> RedirectResponse:
+    """Delete a rule (a flow waiting on it is dropped at the customer's next message)."""
+    bot = tenant_bot(session, user, slug)
+    require_editor(user, "change rules")
+    session.delete(stored_rule(session, bot, rule_id))
+    session.commit()
+    services.runtimes.reload_rules(bot.slug)
+    return RedirectResponse(page_url(bot.slug, "deleted"), status_code=303)
+
+
+def _json_object(label: str, text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{label} must be a JSON object: {exc.msg}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f'{label} must be a JSON object such as {{"plan": "pro"}}')
+    return value
+
+
+@router.post("/bots/{slug}/rules/try", response_class=HTMLResponse)
+async def try_it(
+    slug: str, request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep,
+    text: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "web",
+    attributes: Annotated[str, Form()] = "", slots: Annotated[str, Form()] = "", count: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Dry-run a message: which rule fires, and every rule's conditions with their reasons."""
+    bot = tenant_bot(session, user, slug)
+    try_form = {"text": text, "channel": channel, "attributes": attributes, "slots": slots, "count": count}
+    try:
+        if not text.strip():
+            raise ConfigError("type a message to try")
+        number = int(count) if count.strip() else 0
+        if number < 0:
+            raise ConfigError("the message number must be 1 or more")
+        runtime = await run_in_threadpool(services.runtimes.get, bot.slug)
+        trial = await run_in_threadpool(
+            try_rules, runtime, text.strip(), channel.strip() or "web",
+            _json_object("attributes", attributes), _json_object("slots", slots), number,
+        )
+    except (ConfigError, ValueError) as exc:
+        message = "the message number must be a whole number" if isinstance(exc, ValueError) else str(exc)
+        return rules_page(request, user, session, bot, status=400, try_form=try_form, try_error=message)
+    return rules_page(request, user, session, bot, try_form=try_form, trial=trial)
