@@ -1,4 +1,10 @@
-"""Console sign-in: HTTP Basic against argon2 password hashes (full accounts come later)."""
+"""Who is calling: a console session (cookie + CSRF token) or an API key (`Authorization: Bearer fd_...`).
+
+`CurrentUser` is the dependency every console page and every signed-in API route takes. A
+browser session must send its CSRF token with every unsafe request (admin/csrf.py); an API key
+carries no ambient credential, so it needs none. API keys work on /api/v1 only, never on the
+console's pages. Roles rank owner > admin > agent > viewer, per tenant.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +13,29 @@ from typing import Annotated
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from sqlmodel import Session, select
+from fastapi import Depends, Request
+from sqlmodel import Session
 
+from admin import api_keys, sessions
+from admin.csrf import UNSAFE_METHODS, sent_csrf_token, tokens_match
 from server.errors import FrontdeskError
 from server.tables import User
 
-basic = HTTPBasic(realm="Frontdesk console")
-_hasher = PasswordHasher()
+hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so timing does not reveal which e-mails exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
 
-
-def current_user(request: Request, credentials: Annotated[HTTPBasicCredentials, Depends(basic)]) -> User:
-    """The signed-in console user, or 401."""
-    with Session(request.app.state.services.engine) as session:
-        user = session.exec(select(User).where(User.email == credentials.username)).first()
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, credentials.password)
-    except (VerificationError, InvalidHashError):
-        user = None
-    if user is None:
-        raise HTTPException(401, "wrong e-mail or password", headers={"WWW-Authenticate": "Basic"})
-    return user
-
-
-CurrentUser = Annotated[User, Depends(current_user)]
-
+ROLES = ("owner", "admin", "agent", "viewer")
+RANK = {"viewer": 0, "agent": 1, "admin": 2, "owner": 3}
 MANAGERS = ("owner", "admin")  # may change settings, secrets and customers' data; agents and viewers may not
+MIN_PASSWORD = 10
+
+
+class NotSignedIn(FrontdeskError):
+    """No valid session cookie or API key: the console redirects to the sign-in page, the API answers 401."""
+
+    code = "unauthorized"
+    status = 401
 
 
 class Forbidden(FrontdeskError):
@@ -45,9 +45,53 @@ class Forbidden(FrontdeskError):
     status = 403
 
 
+def verify_password(user: User | None, password: str) -> bool:
+    """Check a password against the user's argon2 hash; an unknown user costs the same time."""
+    try:
+        return hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address as the server sees it (no proxy headers are trusted here)."""
+    return request.client.host if request.client else None
+
+
+def _from_api_key(request: Request, session: Session, credentials: str) -> User:
+    if request.url.path.startswith("/admin"):
+        raise NotSignedIn("API keys work on /api/v1 only; sign in to use the console")
+    found = api_keys.authenticate(session, credentials.strip())
+    if found is None:
+        raise NotSignedIn("unknown or revoked API key", code="invalid_api_key")
+    key, user = found
+    request.state.api_key = key
+    return user
+
+
+def current_user(request: Request, sent: Annotated[str | None, Depends(sent_csrf_token)]) -> User:
+    """The signed-in user (or the API key's stand-in user), or 401; unsafe cookie requests need the CSRF token."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    with Session(request.app.state.services.engine, expire_on_commit=False) as session:
+        if scheme.lower() == "bearer":
+            return _from_api_key(request, session, credentials)
+        raw = request.cookies.get(sessions.COOKIE, "")
+        found = sessions.find(session, raw) if raw else None
+    if found is None:
+        raise NotSignedIn("sign in first" if not raw else "your session has ended; sign in again")
+    row, user = found
+    if request.method in UNSAFE_METHODS and not tokens_match(sent, row.csrf_token):
+        raise Forbidden("missing or wrong CSRF token; reload the page and try again", code="csrf_failed")
+    request.state.console_session = row
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
 def require_editor(user: User, what: str) -> None:
     """Viewers may look, not change: refuse them `what` (e.g. "change rules")."""
-    if user.role == "viewer":
+    if user.role not in RANK or user.role == "viewer":
         raise Forbidden(f"viewers cannot {what}")
 
 
@@ -56,3 +100,18 @@ def require_manager(user: User, what: str) -> None:
     if user.role not in MANAGERS:
         raise Forbidden(f"only owners and admins can {what}")
 
+
+def require_owner(user: User, what: str) -> None:
+    """Only owners may do `what` (e.g. "make someone an admin")."""
+    if user.role != "owner":
+        raise Forbidden(f"only owners can {what}")
+
+
+def check_password(password: str, confirm: str | None = None) -> None:
+    """Refuse a password that is too short, too long or mistyped; FrontdeskError says which."""
+    if confirm is not None and password != confirm:
+        raise FrontdeskError("the two passwords differ", code="bad_password")
+    if len(password) < MIN_PASSWORD:
+        raise FrontdeskError(f"use at least {MIN_PASSWORD} characters", code="bad_password")
+    if len(password) > 1024:
+        raise FrontdeskError("use at most 1024 characters", code="bad_password")

@@ -1,7 +1,6 @@
 """Console pages for a bot's intents: examples, CSV upload, background training, versions and their scores.
 
-CSRF: like every console form so far these rely on HTTP Basic only; a CSRF token comes with a
-later issue.
+Changes are written to the audit log; CSRF: the session's token is checked by CurrentUser (admin/auth.py).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
+from admin import audit
 from admin.auth import CurrentUser, require_editor
 from admin.routes import render, tenant_bot
 from bot.errors import BotError
@@ -162,6 +162,7 @@ def add_intent_example(
         add_example(services.runtimes, slug, intent, text, "console")
     except FrontdeskError as exc:
         return _failed(request, user, session, bot, exc)
+    audit.record(session, user, "intent.example_add", f"{slug}/{intent.strip()}", request=request)
     return _done(slug, "added")
 
 
@@ -176,6 +177,7 @@ def delete_intent_example(
         delete_example(services.runtimes, slug, example_id)
     except FrontdeskError as exc:
         return _failed(request, user, session, bot, exc)
+    audit.record(session, user, "intent.example_delete", slug, {"example": example_id}, request=request)
     return _done(slug, "deleted")
 
 
@@ -204,6 +206,7 @@ async def upload_intent_csv(
         if isinstance(exc, UnicodeDecodeError):
             exc = BadRequest("the CSV is not UTF-8 text")
         return _failed(request, user, session, bot, exc)
+    audit.record(session, user, "intent.csv_upload", slug, {"examples": len(examples.texts)}, request=request)
     return _done(slug, "uploaded")
 
 
@@ -219,6 +222,7 @@ def train_intents(
         training_jobs(request).start(services.runtimes, slug, promote)
     except FrontdeskError as exc:
         return _failed(request, user, session, bot, exc)
+    audit.record(session, user, "intent.train", slug, {"promote": promote}, request=request)
     return _done(slug, "training")
 
 
@@ -233,6 +237,7 @@ def promote_intent_model(
         promote_version(services.runtimes, slug, version)
     except FrontdeskError as exc:
         return _failed(request, user, session, bot, exc)
+    audit.record(session, user, "intent.promote", slug, {"version": version}, request=request)
     return _done(slug, "promoted", version)
 
 
@@ -247,12 +252,14 @@ def rollback_intent_model(
         row = rollback(services.runtimes, slug)
     except FrontdeskError as exc:
         return _failed(request, user, session, bot, exc)
+    audit.record(session, user, "intent.rollback", slug, {"version": row.version}, request=request)
     return _done(slug, "rolled_back", row.version)
 
 
 @router.post("/conversations/{conversation_id}/messages/{message_id}/label", response_model=None)
 def label_message(
-    conversation_id: str, message_id: str, user: CurrentUser, session: SessionDep, services: ServicesDep,
+    conversation_id: str, message_id: str, request: Request, user: CurrentUser, session: SessionDep,
+    services: ServicesDep,
     intent: Annotated[str, Form()] = "", new_intent: Annotated[str, Form()] = "",
 ) -> Response:
     """Store a customer message as an example of an intent (or of out-of-scope); retraining uses it."""
@@ -268,6 +275,7 @@ def label_message(
     if not name:
         raise BadRequest("choose an intent, out-of-scope, or type a new intent")
     add_example(services.runtimes, bot.slug, name, message.text, "conversation", message.id)
+    audit.record(session, user, "intent.label", f"{bot.slug}/{name}", {"message": message.id}, request=request)
     target = f"/admin/conversations/{quote(conversation.id)}?labelled={quote(message.id)}#m-{quote(message.id)}"
     return RedirectResponse(target, status_code=303)
 

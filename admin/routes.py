@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from admin.auth import CurrentUser
+from admin import audit
+from admin.auth import CurrentUser, require_editor
 from knowledge.loaders import LOADERS
 from server import store
 from server.api.deps import SessionDep
@@ -24,8 +25,10 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
 def render(request: Request, name: str, **context: object) -> HTMLResponse:
-    """Render a console template (autoescaped)."""
-    return request.app.state.templates.TemplateResponse(request, name, context)
+    """Render a console template (autoescaped); the page's URL never leaves the site as a referrer."""
+    response = request.app.state.templates.TemplateResponse(request, name, context)
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
 
 
 def tenant_bot(session, user, slug: str) -> Bot:  # type: ignore[no-untyped-def]
@@ -101,18 +104,19 @@ def knowledge(slug: str, request: Request, user: CurrentUser, session: SessionDe
     return knowledge_page(request, user, session, tenant_bot(session, user, slug))
 
 
-# CSRF: this form is protected by HTTP Basic only; a CSRF token comes with the later issue.
 @router.post("/bots/{slug}/knowledge", response_class=HTMLResponse)
 async def upload_knowledge(
     slug: str, request: Request, user: CurrentUser, session: SessionDep, ingest: IngestDep
 ) -> HTMLResponse:
     """Upload documents from the console; they are queued and the page follows their status."""
     bot = tenant_bot(session, user, slug)
+    require_editor(user, "change knowledge")
     try:
         results = await upload_files(request, ingest, slug)
     except FrontdeskError as exc:
         return knowledge_page(request, user, session, bot, upload_error=exc.message)
     session.expire_all()
+    audit.record(session, user, "knowledge.upload", slug, {"files": [r.file for r in results]}, request=request)
     return knowledge_page(request, user, session, bot, results=results)
 
 

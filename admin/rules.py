@@ -1,8 +1,7 @@
 """Console pages for a bot's reply rules: list, create, edit, enable/disable, delete, and "Try it".
 
-Every change reloads the bot's rules in this process at once (RuntimeRegistry.reload_rules).
-CSRF: like every console form so far these rely on HTTP Basic only; a CSRF token comes with a
-later issue.
+Every change reloads the bot's rules in this process at once (RuntimeRegistry.reload_rules) and
+is written to the audit log. CSRF: the session's token is checked by CurrentUser (admin/auth.py).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from admin import audit
 from admin.auth import CurrentUser, require_editor
 from admin.routes import render, tenant_bot
 from bot.dryrun import try_rules
@@ -136,12 +136,13 @@ def save_rule(
         message = f"a rule named {rule.name!r} already exists"
         return rules_page(request, user, session, bot, status=409, editor=editor, form_error=message)
     services.runtimes.reload_rules(bot.slug)
+    audit.record(session, user, "rule.save", f"{bot.slug}/{rule.name}", {"new": not rule_id}, request=request)
     return RedirectResponse(page_url(bot.slug, "saved"), status_code=303)
 
 
 @router.post("/bots/{slug}/rules/{rule_id}/toggle")
 def toggle_rule(
-    slug: str, rule_id: str, user: CurrentUser, session: SessionDep, services: ServicesDep
+    slug: str, rule_id: str, request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> RedirectResponse:
     """Enable a disabled rule, or disable an enabled one."""
     bot = tenant_bot(session, user, slug)
@@ -151,19 +152,22 @@ def toggle_rule(
     session.add(row)
     session.commit()
     services.runtimes.reload_rules(bot.slug)
+    audit.record(session, user, "rule.toggle", f"{bot.slug}/{row.name}", {"enabled": row.enabled}, request=request)
     return RedirectResponse(page_url(bot.slug, "enabled" if row.enabled else "disabled"), status_code=303)
 
 
 @router.post("/bots/{slug}/rules/{rule_id}/delete")
 def delete_rule(
-    slug: str, rule_id: str, user: CurrentUser, session: SessionDep, services: ServicesDep
+    slug: str, rule_id: str, request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> RedirectResponse:
     """Delete a rule (a flow waiting on it is dropped at the customer's next message)."""
     bot = tenant_bot(session, user, slug)
     require_editor(user, "change rules")
-    session.delete(stored_rule(session, bot, rule_id))
+    row = stored_rule(session, bot, rule_id)
+    session.delete(row)
     session.commit()
     services.runtimes.reload_rules(bot.slug)
+    audit.record(session, user, "rule.delete", f"{bot.slug}/{row.name}", request=request)
     return RedirectResponse(page_url(bot.slug, "deleted"), status_code=303)
 
 

@@ -1,7 +1,6 @@
 """Console page of a bot's website widget: look and rules, embed snippet, identity-verification secret.
 
-CSRF: like every console form so far these rely on HTTP Basic only; a CSRF token comes with a
-later issue.
+Changes are written to the audit log; CSRF: the session's token is checked by CurrentUser (admin/auth.py).
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from admin import audit
 from admin.auth import CurrentUser, require_manager
 from admin.routes import render, tenant_bot
 from server import widget
@@ -75,6 +75,7 @@ def save_widget(
     bot.widget = settings.model_dump()
     session.add(bot)
     session.commit()
+    audit.record(session, user, "widget.save", bot.slug, {"allowed_origins": origins}, request=request)
     return RedirectResponse(page_url(bot.slug, "saved"), status_code=303)
 
 
@@ -86,4 +87,5 @@ def regenerate_secret(
     bot = tenant_bot(session, user, slug)
     require_manager(user, "change the widget")
     secret = widget.set_identity_secret(session, services.secrets, bot)
+    audit.record(session, user, "widget.identity_secret", bot.slug, request=request)
     return widget_page(request, user, bot, new_secret=secret)

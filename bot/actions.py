@@ -1,7 +1,8 @@
 """The "then" part of a reply rule: actions run in order, and the sandboxed reply templates.
 
 Each action is a JSON object with one key naming it, e.g. {"reply": "Hi {{ bot.name }}"} or
-{"tag": "vip"}. Slot filling ({"ask_slots": ...}) lives in bot/flows.py. Docs: docs/rules.md.
+{"tag": "vip"}. Slot filling ({"ask_slots": ...}) lives in bot/flows.py, calling the business's
+endpoint ({"http": ...}) in bot/http_action.py. Docs: docs/rules.md.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def variables(ctx: TurnContext, slots: dict[str, Any] | None = None) -> dict[str
         "slots": {**ctx.state.slots, **(slots or {})},
         "attributes": attributes,
         "tags": list(attributes.get("tags") or []),
-        "bot": ctx.bot,
+        "bot": ctx.bot.public(),
         "channel": ctx.channel,
         "now": (ctx.now or datetime.now(ZoneInfo(ctx.bot.timezone))).astimezone(ZoneInfo(ctx.bot.timezone)),
     }
@@ -59,6 +60,7 @@ class Outcome:
     knowledge: bool = False  # retrieval and generation answer after the texts
     knowledge_query: str | None = None  # the question they answer instead of the message
     waiting: bool = False  # a flow asked the customer for a slot
+    halted: bool = False  # an action failed (an http call): the rule's later actions do not run
     ran: list[str] = field(default_factory=list)
 
     @property
@@ -208,10 +210,6 @@ def _knowledge(rule: str, spec: Any) -> Action:
     return Knowledge(compile_template(rule, "knowledge.query", spec["query"]) if "query" in spec else None)
 
 
-def _http(rule: str, spec: Any) -> Action:
-    raise ConfigError(f"rule {rule!r}: http actions are not implemented yet")
-
-
 PARSERS = {
     "reply": _reply,
     "quick_replies": _quick_replies,
@@ -219,5 +217,4 @@ PARSERS = {
     "tag": _tag,
     "set_attribute": _set_attribute,
     "knowledge": _knowledge,
-    "http": _http,
-}
+}  # the http action (bot/http_action.py) and ask_slots (bot/flows.py) are added by bot/rules.py

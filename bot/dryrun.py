@@ -1,7 +1,9 @@
 """The console's "Try it": which rule fires for a message, and why, without touching a conversation.
 
 It runs the bot's own intent stage and the same rule code as the pipeline (bot/rules.py) on a
-throw-away context, so what it shows is what a customer would get.
+throw-away context, so what it shows is what a customer would get. HTTP actions call nothing:
+`http` lists the requests they would send (secrets masked) and the rule goes on as if the call
+succeeded with an empty answer.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Trial:
     flow: list[dict[str, Any]] = field(default_factory=list)
     state: ConversationState = field(default_factory=ConversationState)  # attributes and flow afterwards
     error: str | None = None  # a rule's action failed (e.g. a template the sandbox refused)
+    http: list[dict[str, Any]] = field(default_factory=list)  # requests HTTP actions would send (not sent)
+    offline: str | None = None  # a handoff now would find nobody to answer: why (the offline message is said)
 
 
 def try_rules(
@@ -70,7 +74,9 @@ def try_rules(
         Every rule's checks in priority order, and what the firing rule would do.
     """
     state = ConversationState(copy.deepcopy(attributes or {}), {"slots": dict(slots)} if slots else None, count)
-    ctx = TurnContext(bot=runtime.profile, text=text, channel=channel, locale=locale, state=state, now=now)
+    ctx = TurnContext(
+        bot=runtime.profile, text=text, channel=channel, locale=locale, state=state, now=now, dry_run=True
+    )
     for stage in runtime.pipeline.stages:
         if stage.name == "intent":
             stage.run(ctx)
@@ -92,5 +98,7 @@ def try_rules(
     trial.quick_replies = ctx.trace.quick_replies
     trial.actions = ctx.trace.actions
     trial.flow = ctx.trace.flow
+    trial.http = ctx.trace.http
+    trial.offline = ctx.trace.offline
     trial.state = ctx.state
     return trial

@@ -18,10 +18,12 @@ from bot.actions import Action, Handoff, Outcome, SetAttribute, Tag, variables
 from bot.conditions import Check, Condition, parse_when
 from bot.errors import ConfigError
 from bot.flows import AskSlots
+from bot.http_parse import parse_http
 from bot.types import TurnContext
 
 ACTIONS = ("reply", "handoff")  # the actions of the old rule shape
-ACTION_KINDS = (*ACTION_PARSERS, "ask_slots")
+PARSERS = {**ACTION_PARSERS, "http": parse_http}
+ACTION_KINDS = (*PARSERS, "ask_slots")
 V2_KEYS = ("name", "description", "priority", "enabled", "when", "then")
 LEGACY_KEYS = ("name", "reply", "intent", "min_confidence", "keywords", "pattern", "priority", "enabled", "action")
 
@@ -65,7 +67,7 @@ def parse_then(rule: str, then: Any) -> list[Action | AskSlots]:
         kind, value = next(iter(spec.items()))
         if kind not in ACTION_KINDS:
             raise ConfigError(f"rule {rule!r}: unknown action {kind!r}; known: {sorted(ACTION_KINDS)}")
-        actions.append(flows.parse_ask_slots(rule, value) if kind == "ask_slots" else ACTION_PARSERS[kind](rule, value))
+        actions.append(flows.parse_ask_slots(rule, value) if kind == "ask_slots" else PARSERS[kind](rule, value))
     kinds = [a.kind for a in actions]
     if kinds.count("ask_slots") > 1:
         raise ConfigError(f"rule {rule!r}: at most one ask_slots action per rule")
@@ -235,6 +237,8 @@ def fire(rule: Rule, ctx: TurnContext, start: int = 0, outcome: Outcome | None =
                 return outcome
             continue
         action.apply(ctx, outcome, env)
+        if outcome.halted:  # an http call failed: its on_error actions ran instead of the rest
+            break
     return outcome
 
 

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bot import hours as business_hours
 from knowledge.base import SearchResult
+
+if TYPE_CHECKING:
+    from bot.http_action import HttpServices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BotServices:
+    """What the server lends a bot's turns that bot/ cannot reach itself (it never imports server/).
+
+    agents_online: whether a person has the inbox open now; None: presence is not tracked.
+    http: what HTTP rule actions need (network policy, secrets, signing key); None: they fail.
+    """
+
+    agents_online: Callable[[], bool] | None = None
+    http: HttpServices | None = None
 
 
 @dataclass
@@ -23,7 +42,13 @@ class BotProfile:
         "I'm sorry, I couldn't find that in our help center. Would you like me to connect you with a person?"
     )
     handoff: str = "I'm not sure I can help with that, so I've asked a person to join. They will reply here soon."
-    timezone: str = "UTC"  # IANA name; rule time windows without their own timezone use it
+    timezone: str = "UTC"  # IANA name; rule time windows and `now` without their own timezone use it
+    hours: business_hours.BusinessHours | None = None  # None: always open (no offline message)
+    services: BotServices = field(default_factory=BotServices, repr=False, compare=False)
+
+    def public(self) -> dict[str, Any]:
+        """What templates see as `bot`: the profile's plain fields (name, slug, greeting, ...)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("hours", "services")}
 
 
 @dataclass
@@ -86,6 +111,8 @@ class Trace:
     flow: list[dict[str, Any]] = field(default_factory=list)  # slot-filling steps of this turn
     quick_replies: list[dict[str, str]] = field(default_factory=list)  # buttons sent with the reply
     knowledge_query: str | None = None  # the question a rule's knowledge action asked instead of the message
+    http: list[dict[str, Any]] = field(default_factory=list)  # HTTP action calls: method, url, status, ms, ...
+    offline: str | None = None  # a handoff found nobody to answer: why (outside hours, holiday, no agent)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -149,19 +176,52 @@ class TurnContext:
     state: ConversationState = field(default_factory=ConversationState)
     now: datetime | None = None  # the turn's moment for time-window rules; None: the clock
     prefix: str = ""  # already streamed by a rule whose knowledge action lets later stages answer
+    dry_run: bool = False  # the console's "Try it": HTTP actions show what they would send, and send nothing
+    offline_text: str | None = None  # said with a handoff when nobody can answer (bot/hours.py)
 
     def finish(self, text: str, *, fallback: bool = False, stream: bool = True) -> None:
-        """Set the final reply and stop the pipeline; stream it when no stage streamed yet."""
+        """Set the final reply and stop the pipeline; stream it when no stage streamed yet.
+
+        A turn that hands off while nobody can answer ends with the offline message: it replaces
+        the bot's handoff notice, and follows any other text.
+        """
+        if self.trace.handoff and self.offline_text:
+            text, stream = self._with_offline_text(text, stream)
         self.reply = self.prefix + text
         self.fallback = fallback
         self.done = True
         if stream:
             self.emit(text)
 
+    def _with_offline_text(self, text: str, stream: bool) -> tuple[str, bool]:
+        """The reply with the offline message, and whether finish must still stream it."""
+        offline, said = self.offline_text or "", text.strip()
+        if said and said != self.bot.handoff.strip():
+            if not stream:  # the answer already went out: the offline message follows it
+                self.emit(f"\n\n{offline}")
+            return f"{said}\n\n{offline}", stream
+        if said and not stream:
+            self.restart()  # the streamed handoff notice is replaced
+        return offline, True
+
     def request_handoff(self, reason: str) -> None:
-        """Ask for a person to take the conversation; the server queues it after this turn."""
+        """Ask for a person to take the conversation; the server queues it after this turn.
+
+        Outside business hours, or with no agent online, the trace records why and the turn's
+        reply becomes the offline message (see finish).
+        """
         self.trace.handoff = True
         self.trace.handoff_reason = reason
+        if self.offline_text is not None:
+            return
+        try:
+            notice = business_hours.offline_notice(self)
+        except Exception as exc:  # a broken template or an unreachable database must not stop the handoff
+            log.warning("business hours check failed for bot %s: %s", self.bot.slug, exc)
+            self.trace.offline = f"check failed: {type(exc).__name__}"
+            return
+        if notice is not None:
+            self.trace.offline, self.offline_text = notice
 
 
 @dataclass

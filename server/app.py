@@ -15,11 +15,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from admin import TEMPLATES_DIR
+from admin.accounts import install_accounts
 from admin.intents import router as admin_intents_router
 from admin.routes import router as admin_router
 from admin.rules import router as admin_rules_router
 from admin.widget import router as admin_widget_router
 from server.api import channels, handoff, messages, pages, privacy, ws
+from server.api.channels import MAX_BODY_BYTES as WEBHOOK_CAP
 from server.api.documents import router as documents_router
 from server.api.feedback import router as feedback_router
 from server.api.widget import router as widget_router
@@ -29,8 +31,10 @@ from server.errors import FrontdeskError
 from server.hub import make_hub
 from server.ingest_queue import IngestQueue
 from server.privacy import install_log_redaction, retention_loop
+from server.ratelimit import BodyCapMiddleware, RateLimiter, RateLimitMiddleware
 from server.seed import is_empty, seed_demo
 from server.settings import Settings
+from server.shutdown import Drain, DrainMiddleware
 from web import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -46,7 +50,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(FrontdeskError)
     async def _frontdesk(_: Request, exc: FrontdeskError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -56,13 +60,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        message = "request body too large" if exc.status_code == 413 else str(exc.detail)
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return JSONResponse(error_body("internal", "internal server error"), status_code=500)
+
+
+HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -92,9 +100,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         purger = asyncio.create_task(retention_loop(app.state.services.engine))
         app.state.ingest = IngestQueue(app.state.services.runtimes)
         app.state.ingest.start()
+        restore_sigterm = app.state.drain.install(asyncio.get_running_loop())
         try:
             yield
         finally:
+            restore_sigterm()
+            await app.state.limiter.aclose()
             app.state.ingest.stop()
             purger.cancel()
             await app.state.hub.stop()
@@ -104,7 +115,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="Frontdesk", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    install_accounts(app)  # sign-in, users, API keys, audit log; CSRF helpers for templates
     install_error_handlers(app)
+    app.state.limiter = RateLimiter(settings.rate_limits, settings.redis_url)
+    app.state.drain = Drain(settings.rate_limits.drain_seconds)
+    app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter)
+    app.add_middleware(BodyCapMiddleware, json_cap=settings.rate_limits.max_json_body_bytes, webhook_cap=WEBHOOK_CAP)
+    app.add_middleware(DrainMiddleware, drain=app.state.drain)
     app.include_router(messages.router)
     app.include_router(handoff.router)
     app.include_router(ws.router)
@@ -121,8 +138,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.get("/health", tags=["ops"])
-    def health() -> dict[str, str]:
-        """Liveness probe."""
-        return {"status": "ok"}
+    def health() -> JSONResponse:
+        """Liveness probe; 503 "draining" once a shutdown began, so balancers send nobody new."""
+        if app.state.drain.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     return app

@@ -424,11 +424,13 @@ def secrets_rotate() -> None:
 
     Set the new key in FRONTDESK_SECRET_KEY and the old one in FRONTDESK_OLD_SECRET_KEYS first.
     """
+    from server.action_secrets import reseal_action_secrets
     from server.channels.configs import reseal_channels
 
     with services() as svc:
         count = reseal_channels(svc.engine, svc.secrets)
-    typer.echo(f"re-encrypted the settings of {count} channel(s) with the current key")
+        actions = reseal_action_secrets(svc.engine, svc.secrets)
+    typer.echo(f"re-encrypted the settings of {count} channel(s) and {actions} bot action secret(s) with the current key")
 
 
 CustomerArg = Annotated[str, typer.Argument(help="The customer's channel user id, or a conversation id.")]
@@ -466,7 +468,7 @@ def privacy_purge() -> None:
     from server.privacy import purge_expired
 
     with services() as svc:
-        done = purge_expired(svc.engine)
+        done = purge_expired(svc.engine, svc.settings.data_dir)
     typer.echo(f"deleted {done.conversations} expired conversation(s), {done.messages} message(s)")
 
 

@@ -203,31 +203,47 @@ def train_version(
     if len(intents) < 2:
         raise BadRequest(f"bot {slug!r} needs examples of at least two intents to train (has {len(intents)})")
     embedder = _MemoEmbedder(registry.embedder())
-    costly = _fine_tunes(embedder)
-    embed_share = 0.0 if costly else EMBED_SHARE  # a fine-tune embeds with its own tuned encoder
-    if not costly:
-        report("embedding examples", 0.0)
-        embedder.warm(data.texts, lambda f: report("embedding examples", f * EMBED_SHARE))
-    method, splits = plan_evaluation(data.labels, costly) if evaluate_first else ("not evaluated", [])
-    # many examples and a fine-tune per fit: serve the hold-out model itself, one fine-tune instead of two,
-    # so thousands of rows train within minutes on a CPU (it has seen 80 % of the rows)
-    serve_holdout = costly and len(splits) == 1 and len(data.labels) > HOLDOUT_ABOVE
-    final_start = embed_share + (1 - embed_share) * len(splits) / (len(splits) + (0 if serve_holdout else 1))
-    metrics, model = (
-        _held_out_metrics(embedder, data, splits, report, (embed_share, final_start)) if splits else (None, None)
-    )
-    if serve_holdout:
-        method += "; the served model is the one trained on the 80 %"
+    if _fine_tunes(embedder):
+        model, method, metrics = _train_finetuned(embedder, data, report, evaluate_first)
     else:
-        model = _classifier(embedder)
-        _fit(model, data.texts, data.labels,
-             lambda f: report("training the model", final_start + f * (1 - final_start)))
+        model, method, metrics = _train_frozen(embedder, data, report, evaluate_first)
     row = _save_version(registry, bot, model, data, method, metrics, time.perf_counter() - started)
     report("saved", 1.0)
     if promote or _active(registry, bot) is None:
         row = promote_version(registry, slug, row.version)
     prune_files(registry, bot)
     return row
+
+
+
+def _train_finetuned(
+    embedder: _MemoEmbedder, data: Examples, report: Progress, evaluate_first: bool
+) -> tuple[IntentClassifier, str, dict[str, Any] | None]:
+    """One fit: the fine-tune's own calibration run (trained without 20 % of each intent's examples)
+    is the held-out evaluation, so no extra fine-tunes are spent on scoring."""
+    model = _classifier(embedder)
+    _fit(model, data.texts, data.labels, lambda f: report("training the model", f))
+    held = getattr(model, "held_out", None)
+    if not evaluate_first:
+        return model, "not evaluated", None
+    if held is None:
+        return model, "too few examples: every intent needs at least 2 for a held-out evaluation", None
+    method = "held-out 20 % of each intent's examples (the fine-tune's calibration run; oos rows all scored)"
+    return model, method, {**evaluate(held.gold, held.predicted), **build_report(held.gold, held.predicted)}
+
+
+def _train_frozen(
+    embedder: _MemoEmbedder, data: Examples, report: Progress, evaluate_first: bool
+) -> tuple[IntentClassifier, str, dict[str, Any] | None]:
+    """Cheap fits: score on k-fold (or 80/20 for many rows) held-out models, then fit on everything."""
+    report("embedding examples", 0.0)
+    embedder.warm(data.texts, lambda f: report("embedding examples", f * EMBED_SHARE))
+    method, splits = plan_evaluation(data.labels) if evaluate_first else ("not evaluated", [])
+    final_start = EMBED_SHARE + (1 - EMBED_SHARE) * len(splits) / (len(splits) + 1)
+    metrics = _held_out_metrics(embedder, data, splits, report, (EMBED_SHARE, final_start))[0] if splits else None
+    model = _classifier(embedder)
+    _fit(model, data.texts, data.labels, lambda f: report("training the model", final_start + f * (1 - final_start)))
+    return model, method, metrics
 
 
 def prune_files(registry: RuntimeRegistry, bot: Bot, keep: int = KEEP_FILES) -> list[int]:

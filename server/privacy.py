@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
 from bot.pii import redact
+from server import voice_store
 from server.errors import NotFound
 from server.store import get_bot
 from server.tables import Bot, ChannelDelivery, Conversation, Feedback, IntentExample, Message, Tenant, utcnow
@@ -83,8 +85,9 @@ def export_customer(engine: Engine, bot_slug: str, customer: str) -> dict[str, A
         return {"bot": bot_slug, "customer": customer, "exported_at": utcnow().isoformat(), "conversations": out}
 
 
-def delete_customer(engine: Engine, bot_slug: str, customer: str) -> Deleted:
-    """Delete every conversation of one customer with a bot, with its messages and feedback.
+def delete_customer(engine: Engine, bot_slug: str, customer: str, data_dir: Path | None = None) -> Deleted:
+    """Delete every conversation of one customer with a bot, with its messages, feedback and (given the
+    data folder) the voice recordings.
 
     Raises:
         NotFound: the bot has no conversation with that customer.
@@ -96,12 +99,14 @@ def delete_customer(engine: Engine, bot_slug: str, customer: str) -> Deleted:
             raise NotFound(f"bot {bot_slug!r} has no data for customer {customer!r}", code="unknown_customer")
         deleted = _delete_conversations(session, ids)
         session.commit()
+    _delete_recordings(engine, data_dir)
     log.info("deleted the data of one customer of bot %s: %s", bot_slug, asdict(deleted))
     return deleted
 
 
-def purge_expired(engine: Engine) -> Deleted:
-    """Delete conversations older than their tenant's retention window (by last activity)."""
+def purge_expired(engine: Engine, data_dir: Path | None = None) -> Deleted:
+    """Delete conversations older than their tenant's retention window (by last activity), and, given the
+    data folder, their voice recordings."""
     total = Deleted()
     with Session(engine) as session:
         tenants = session.exec(select(Tenant).where(col(Tenant.retention_days).is_not(None))).all()
@@ -120,7 +125,15 @@ def purge_expired(engine: Engine) -> Deleted:
                 total.messages += done.messages
                 total.feedback += done.feedback
         session.commit()
+    if total.conversations:
+        _delete_recordings(engine, data_dir)
     return total
+
+
+def _delete_recordings(engine: Engine, data_dir: Path | None) -> None:
+    """Voice recordings are personal data too: remove those whose conversation is gone."""
+    if data_dir is not None:
+        voice_store.purge_orphans(engine, data_dir)
 
 
 def _delete_conversations(session: Session, ids: list[str]) -> Deleted:
@@ -164,13 +177,13 @@ def install_log_redaction() -> None:
             handler.addFilter(RedactPii())
 
 
-async def retention_loop(engine: Engine, interval_s: float = 3600.0) -> None:
+async def retention_loop(engine: Engine, interval_s: float = 3600.0, data_dir: Path | None = None) -> None:
     """Purge expired conversations now and then every interval, until cancelled."""
     from starlette.concurrency import run_in_threadpool
 
     while True:
         try:
-            done = await run_in_threadpool(purge_expired, engine)
+            done = await run_in_threadpool(purge_expired, engine, data_dir)
             if done.conversations:
                 log.info("retention: deleted %s", asdict(done))
         except Exception:  # a failed purge is retried next round; it must not stop the server

@@ -4,26 +4,35 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+import httpx
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.action_settings import ActionSettings
 from bot.errors import ConfigError
 from bot.generation.base import Generator
 from bot.generation.factory import create_generator
+from bot.hours import parse_hours
+from bot.http_action import HttpServices
 from bot.intents.classifier import IntentClassifier
 from bot.rules import Rule
 from bot.runtime import BotRuntime
-from bot.types import BotProfile
+from bot.types import BotProfile, BotServices
 from knowledge.base import KnowledgeBase
 from knowledge.embeddings import EmbedderCache
 from knowledge.rerank import Relevance, Reranker, default_reranker
 from knowledge.types import ChunkRecord
+from server.action_secrets import load_action_secrets, load_signing_secret
+from server.presence import any_agent_online
+from server.secret_box import SecretBox
 from server.settings import Settings
 from server.store import get_bot
 from server.tables import Bot, Chunk, Document, IntentModel, ReplyRule
@@ -44,12 +53,26 @@ def intent_folder(settings: Settings, slug: str) -> Path:
     return settings.data_dir / "intents" / slug / "current"
 
 
-def profile_of(bot: Bot) -> BotProfile:
-    """The pipeline's view of a bot row."""
+def profile_of(bot: Bot, services: BotServices | None = None) -> BotProfile:
+    """The pipeline's view of a bot row: its business hours set its timezone (rules' `time`, `now`)."""
     profile = BotProfile(slug=bot.slug, name=bot.name, persona=bot.persona, greeting=bot.greeting)
     if bot.fallback:
         profile.fallback = bot.fallback
+    if bot.hours:
+        try:
+            profile.hours = parse_hours(bot.hours)
+            profile.timezone = profile.hours.timezone
+        except ConfigError as exc:  # saved through the API it validates; a hand edit may not
+            log.error("business hours of %s left out: %s", bot.slug, exc)
+    if services is not None:
+        profile.services = services
     return profile
+
+
+def action_settings(settings: Settings) -> ActionSettings:
+    """The HTTP action settings (FRONTDESK_ACTIONS__*), defaults where the settings object has none."""
+    configured = getattr(settings, "actions", None)
+    return configured if isinstance(configured, ActionSettings) else ActionSettings()
 
 
 def rule_of(row: ReplyRule) -> Rule:
@@ -85,6 +108,28 @@ class RuntimeRegistry:
         self._reranker_loaded = False
         self._lock = threading.RLock()
         self._marks: dict[tuple[str, str], tuple[object, float]] = {}  # (what, slug) -> (fingerprint, checked at)
+        self.actions = action_settings(settings)
+        self._policy = self.actions.policy()
+        self._box: SecretBox | None = None
+        self._tls: ssl.SSLContext | None = None
+
+    def bot_services(self, bot: Bot) -> BotServices:
+        """What a bot's turns borrow from the server: agent presence, and HTTP actions' secrets and policy."""
+        with self._lock:
+            if self._box is None:
+                self._box = SecretBox.from_settings(self.settings)
+            if self._tls is None:
+                self._tls = httpx.create_ssl_context()
+            box, tls = self._box, self._tls
+        http = HttpServices(
+            policy=self._policy,
+            secrets=partial(load_action_secrets, self.engine, box, bot.id),
+            signing_secret=partial(load_signing_secret, self.engine, box, bot.id),
+            max_total_seconds=self.actions.max_total_seconds,
+            max_response_bytes=self.actions.max_response_bytes,
+            ssl_context=tls,
+        )
+        return BotServices(agents_online=partial(any_agent_online, self.engine, bot.tenant_id), http=http)
 
     def embedder(self):  # type: ignore[no-untyped-def]
         """The embedding model every bot uses."""
@@ -144,6 +189,21 @@ class RuntimeRegistry:
             rows = session.exec(select(ReplyRule).where(ReplyRule.bot_id == bot.id)).all()
             return sorted((r.name, r.priority, r.enabled, json.dumps(r.definition, sort_keys=True)) for r in rows)
 
+    def _profile_mark(self, slug: str) -> object:
+        """A fingerprint of what the profile is built from (name, texts, business hours)."""
+        with Session(self.engine) as session:
+            bot = get_bot(session, slug)
+            return (bot.name, bot.persona, bot.greeting, bot.fallback, json.dumps(bot.hours, sort_keys=True))
+
+    def reload_profile(self, slug: str) -> None:
+        """Give a built runtime the bot's current profile (after its hours or texts changed)."""
+        with self._lock:
+            runtime = self._runtimes.get(slug)
+            if runtime is not None:
+                with Session(self.engine) as session:
+                    bot = get_bot(session, slug)
+                    runtime.profile = profile_of(bot, self.bot_services(bot))
+
     def _chunks_from_db(self, slug: str) -> list[ChunkRecord]:
         with Session(self.engine) as session:
             bot = get_bot(session, slug)
@@ -171,9 +231,14 @@ class RuntimeRegistry:
             if slug not in self._runtimes:
                 self._runtimes[slug] = self._build(slug)
                 self._stale(("rules", slug), self._rules_mark, slug)  # remember the rules it was built with
-            elif self._stale(("rules", slug), self._rules_mark, slug):
-                log.info("the reply rules of %s changed: reloading them", slug)
-                self.reload_rules(slug)
+                self._stale(("profile", slug), self._profile_mark, slug)  # and the profile
+            else:
+                if self._stale(("rules", slug), self._rules_mark, slug):
+                    log.info("the reply rules of %s changed: reloading them", slug)
+                    self.reload_rules(slug)
+                if self._stale(("profile", slug), self._profile_mark, slug):
+                    log.info("the profile or business hours of %s changed: reloading them", slug)
+                    self.reload_profile(slug)
             self.knowledge(slug)  # the runtime's knowledge base: synced with the database every few seconds
             return self._runtimes[slug]
 
@@ -195,7 +260,7 @@ class RuntimeRegistry:
         with Session(self.engine) as session:
             bot = get_bot(session, slug)
             rules = load_rules(session, bot.id)
-            profile = profile_of(bot)
+            profile = profile_of(bot, self.bot_services(bot))
             active = self._active_intent_model(session, bot.id)
             self._marks[("intents", slug)] = (active.id if active else None, time.monotonic())  # built with it
         # the active version; before versioned models a bot's one model lived in intent_folder()
@@ -222,6 +287,7 @@ class RuntimeRegistry:
         """Forget a bot's runtime so the next turn sees its new intents, rules or profile."""
         with self._lock:
             self._runtimes.pop(slug, None)
+            self._marks.pop(("profile", slug), None)
 
     def close(self) -> None:
         """Close backends that hold connections."""

@@ -8,8 +8,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.action_settings import ActionSettings
 from bot.generation.config import GenerationSettings
+from bot.voice.config import VoiceSettings
 from knowledge.config import KnowledgeSettings
+from server.ratelimit import RateLimitSettings
 
 
 class Settings(BaseSettings):
@@ -44,6 +47,9 @@ class Settings(BaseSettings):
     )
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    actions: ActionSettings = Field(default_factory=ActionSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

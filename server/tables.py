@@ -63,7 +63,21 @@ class Bot(SQLModel, table=True):
     widget: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
     # HMAC key for identity verification, sealed by server.secret_box ({"fernet": token}); None: not set up
     identity_secret: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # business hours (bot.hours): timezone, weekly ranges, holidays, offline message; None: always open
+    hours: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # HTTP rule actions (server/action_secrets.py): the HMAC signing key and the {{ secrets.NAME }}
+    # values, both sealed by server.secret_box ({"fernet": token}); None: not set up yet
+    action_signing_secret: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    action_secrets: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentPresence(SQLModel, table=True):
+    """When a console user of a tenant last had the inbox open (heartbeat); online if recent."""
+
+    tenant_id: str = Field(foreign_key="tenant.id", primary_key=True)
+    user_id: str = Field(foreign_key="user.id", primary_key=True)
+    last_seen: datetime = Field(default_factory=utcnow, index=True)
 
 
 class Conversation(SQLModel, table=True):
@@ -238,3 +252,66 @@ class ChannelDelivery(SQLModel, table=True):
     attempts: int = 1
     error: str | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --- console accounts and access (admin/sessions.py, admin/api_keys.py, admin/users.py, admin/audit.py) ---
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser: the cookie carries a random id, the table only its SHA-256."""
+
+    id: str = Field(primary_key=True)  # sha256 hex of the cookie value
+    user_id: str = Field(foreign_key="user.id", index=True)
+    csrf_token: str  # synchronizer token of this session (worthless without the cookie)
+    ip: str | None = None
+    user_agent: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)  # absolute end; the idle end is last_seen_at + the idle timeout
+
+
+class ApiKey(SQLModel, table=True):
+    """A REST API key of a tenant (`Authorization: Bearer fd_...`); only its SHA-256 is stored."""
+
+    id: str = Field(default_factory=lambda: new_id("key"), primary_key=True)
+    tenant_id: str = Field(foreign_key="tenant.id", index=True)
+    name: str
+    prefix: str  # the first characters of the key, shown to tell keys apart
+    key_hash: str = Field(unique=True, index=True)
+    role: str  # admin | agent | viewer, never above its creator's
+    # who created it; no foreign key: the key row outlives a removed user (it is revoked with them)
+    created_by: str
+    created_by_email: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class Invite(SQLModel, table=True):
+    """A single-use, expiring invitation to join a tenant; only the link token's SHA-256 is stored."""
+
+    id: str = Field(default_factory=lambda: new_id("inv"), primary_key=True)
+    tenant_id: str = Field(foreign_key="tenant.id", index=True)
+    email: str = Field(index=True)
+    role: str
+    token_hash: str = Field(unique=True, index=True)
+    invited_by: str  # user id; no foreign key, the invite outlives a removed inviter
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """One console or API change (or sign-in): who, in which tenant, did what to what, from where."""
+
+    id: str = Field(default_factory=lambda: new_id("ae"), primary_key=True)
+    # None for a failed sign-in with an unknown e-mail; no foreign keys: the log outlives users
+    tenant_id: str | None = Field(default=None, index=True)
+    user_id: str | None = Field(default=None, index=True)
+    actor: str = ""  # the user's e-mail, or "api key fd_..." for an API key
+    action: str = Field(index=True)  # e.g. login.ok, rule.save, api_key.create
+    target: str = ""
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    ip: str | None = None
+    at: datetime = Field(default_factory=utcnow, index=True)

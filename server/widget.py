@@ -24,7 +24,7 @@ from server.errors import BadRequest, FrontdeskError, NotFound
 from server.secret_box import SecretBox
 from server.tables import Bot, Conversation, utcnow
 
-VOICE_AVAILABLE = False  # speech input is a later issue: until it ships the widget never shows a voice button
+VOICE_AVAILABLE = True  # server/api/voice.py; it answers 503 voice_off when the server has no speech-to-text
 MAX_ORIGINS = 50
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 

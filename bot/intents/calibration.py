@@ -73,3 +73,21 @@ def cv_folds(y: np.ndarray, most: int = 5) -> int:
     folds = min(most, min(counts.values(), default=0))
     return folds if folds >= 2 else 0
 
+
+
+def holdout_split(y: np.ndarray, share: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """In-scope rows to train on and in-scope rows to hold out for calibration.
+
+    Every intent with at least two examples gives round(share x its count) of them (at least one) to the
+    held-out side; an intent with a single example keeps it for training. Out-of-scope rows are in neither:
+    they are never trained on and always scored.
+    """
+    rng = np.random.default_rng(seed)
+    train: list[int] = []
+    held: list[int] = []
+    for label in sorted(set(y[y != OUT_OF_SCOPE].tolist())):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        n_held = max(1, round(share * len(rows))) if len(rows) >= 2 else 0
+        held += rows[:n_held].tolist()
+        train += rows[n_held:].tolist()
+    return np.array(sorted(train), dtype=int), np.array(sorted(held), dtype=int)

@@ -24,7 +24,8 @@ from sklearn.linear_model import LogisticRegression
 
 from bot.errors import ConfigError
 from bot.intents import OUT_OF_SCOPE
-from bot.intents.calibration import cross_validated, cv_folds, pick_threshold
+from bot.intents import companion as intent_companion
+from bot.intents.calibration import cross_validated, cv_folds, holdout_split, pick_threshold
 from bot.intents.finetune import FinetuneConfig, FinetunedEncoder, finetune
 from knowledge.embeddings import Embedder
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 METHODS = ("auto", "finetune", "frozen")
 SENTENCE_TRANSFORMERS = "sentence-transformers"
+SERVE_CALIBRATION_ABOVE = 2000  # in-scope examples above which one fine-tune (on 80 %) is served, not two
 Progress = Callable[[str, float], None]
 
 
@@ -69,6 +71,25 @@ def _no_progress(_: str, __: float) -> None:
     return None
 
 
+def _softmax_top(logits: np.ndarray, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The head's top probability and intent per row, from its logits."""
+    if len(classes) == 2:  # sklearn stores one row for binary problems
+        logits = np.hstack([-logits, logits]) / 2
+    logits = logits - logits.max(axis=1, keepdims=True)
+    proba = np.exp(logits)
+    proba /= proba.sum(axis=1, keepdims=True)
+    best = proba.argmax(axis=1)
+    return proba[np.arange(len(proba)), best], np.array(classes, dtype=object)[best]
+
+
+@dataclass
+class HeldOut:
+    """Gold and predicted intents (after the threshold) of rows the model's calibration run never trained on."""
+
+    gold: list[str]
+    predicted: list[str]
+
+
 class IntentClassifier:
     """Intent head (and, when fine-tuned, its own encoder); save/load as JSON + NPZ + safetensors (no pickle)."""
 
@@ -79,10 +100,18 @@ class IntentClassifier:
         method: str = "auto",
         finetune_config: FinetuneConfig | None = None,
         device: str = "auto",
+        companion: str = "auto",
     ) -> None:
+        """Args:
+            companion: 'auto' (USE-multilingual beside an English-only embedder when examples are in a
+                non-Latin script), 'none', or a model spec; its frozen vectors are appended to the main
+                ones (bot.intents.companion). Chosen by fit(); load() restores the saved choice.
+        """
         if method not in METHODS:
             raise ConfigError(f"unknown intent method {method!r}; choose one of {', '.join(METHODS)}")
         self.embedder = embedder
+        self.companion_mode = companion
+        self.companion: Embedder | None = None
         self.c = c
         self.method = method
         self.device = device
@@ -93,6 +122,9 @@ class IntentClassifier:
         self.intercept: np.ndarray | None = None
         self.threshold: float = 0.0
         self.calibration: dict[str, Any] = {}
+        self.held_out: HeldOut | None = None  # set by a fine-tune's calibration run (not saved)
+        self._x: np.ndarray  # embeddings of the training texts while fit() runs
+        self._companion_x: np.ndarray | None = None  # the companion's, while fit() runs
 
     # -- training -------------------------------------------------------------------------------
 
@@ -112,11 +144,14 @@ class IntentClassifier:
         if len(set(y[in_scope])) < 2:
             raise ConfigError("need at least two intents with examples to train")
         method = self._resolve_method()
+        self.companion = intent_companion.choose(self.embedder, self.companion_mode, list(texts))
+        self._companion_x = self.companion.encode(list(texts)) if self.companion is not None else None
         if method == "finetune":
             self._fit_finetuned(list(texts), y, report)
         else:
             self._fit_frozen(list(texts), y, report)
         self.method = method
+        self._companion_x = None
         report("done", 1.0)
         return self
 
@@ -132,29 +167,79 @@ class IntentClassifier:
 
     def _fit_frozen(self, texts: list[str], y: np.ndarray, report: Progress) -> None:
         report("embedding", 0.0)
-        x = self.embedder.encode(texts, batch_size=64)
+        x = self._with_companion(self.embedder.encode(texts, batch_size=64))
         report("training head", 0.5)
         self._set_head(self._fit_head(x[y != OUT_OF_SCOPE], y[y != OUT_OF_SCOPE]))
         report("calibrating", 0.6)
         self._calibrate_cv(x, y)
 
     def _fit_finetuned(self, texts: list[str], y: np.ndarray, report: Progress) -> None:
+        """Fine-tune on 80 % of each intent's examples to choose the threshold on the other 20 % (and the
+        oos rows), then fine-tune on all of them; above SERVE_CALIBRATION_ABOVE examples the 80 % encoder
+        is served instead, so thousands of rows cost one fine-tune.
+
+        A threshold chosen on rows the tuned encoder has seen is too high: it rejects new in-scope
+        messages (CLINC150 10-shot val: see docs/benchmarks.md).
+        """
         device = _pick_device(self.device)
         config = self.finetune_config or default_finetune_config(device)
-        path = Path(self.embedder.path)  # type: ignore[attr-defined]
         in_scope = y != OUT_OF_SCOPE
-        rows = np.flatnonzero(in_scope)
-        report("fine-tuning", 0.0)
-        body = finetune(path, [texts[i] for i in rows], y[rows].tolist(), config, device,
-                        lambda _, f: report("fine-tuning", 0.85 * f))
-        self.encoder = FinetunedEncoder(body, f"{self.embedder.name}+intents")
-        report("embedding", 0.85)
-        x = self.encoder.encode(texts)
-        report("training head", 0.92)
-        self._set_head(self._fit_head(x[in_scope], y[in_scope]))
-        report("calibrating", 0.95)
-        self._calibrate_cv(x, y)
+        train_rows, held_rows = holdout_split(y)
+        if not len(held_rows):  # every intent has a single example: nothing to hold out
+            self._fit_encoder_and_head(texts, y, np.flatnonzero(in_scope), device, config, report, (0.0, 0.9))
+            report("calibrating", 0.95)
+            self._calibrate_cv(self._x, y)
+            self.calibration["seen_rows"] = True
+        else:
+            serve_calibration = int(in_scope.sum()) > SERVE_CALIBRATION_ABOVE
+            span = (0.0, 0.9) if serve_calibration else (0.0, 0.45)
+            self._fit_encoder_and_head(texts, y, train_rows, device, config, report, span)
+            report("calibrating", span[1])
+            self._calibrate_holdout(y, held_rows)
+            if serve_calibration:
+                self.calibration["served_encoder"] = "the calibration run's (80 % of the examples)"
+                self._set_head(self._fit_head(self._x[in_scope], y[in_scope]))
+            else:
+                self.calibration["served_encoder"] = "trained on all examples"
+                self._fit_encoder_and_head(texts, y, np.flatnonzero(in_scope), device, config, report, (0.45, 0.95))
         self.calibration["finetune"] = asdict(config) | {"device": device}
+        del self._x
+
+    def _fit_encoder_and_head(
+        self, texts: list[str], y: np.ndarray, rows: np.ndarray, device: str, config: FinetuneConfig,
+        report: Progress, span: tuple[float, float],
+    ) -> FinetunedEncoder:
+        """Fine-tune a copy of the body on `rows`, embed every text with it (kept in self._x), fit the head on rows."""
+        low, high = span
+        path = Path(self.embedder.path)  # type: ignore[attr-defined]
+        report("fine-tuning", low)
+        body = finetune(path, [texts[i] for i in rows], y[rows].tolist(), config, device,
+                        lambda _, f: report("fine-tuning", low + 0.85 * (high - low) * f))
+        self.encoder = FinetunedEncoder(body, f"{self.embedder.name}+intents")
+        report("embedding", low + 0.85 * (high - low))
+        self._x = self._with_companion(self.encoder.encode(texts))
+        report("training head", low + 0.95 * (high - low))
+        self._set_head(self._fit_head(self._x[rows], y[rows]))
+        return self.encoder
+
+    def _calibrate_holdout(self, y: np.ndarray, held_rows: np.ndarray) -> None:
+        """Threshold from the current head's predictions on held-out rows and every oos row; keep them
+        (thresholded) in self.held_out, the evaluation of a model trained without those rows."""
+        scored = np.concatenate([held_rows, np.flatnonzero(y == OUT_OF_SCOPE)])
+        proba = self._x[scored] @ self.coef.T + self.intercept  # type: ignore[operator]
+        conf, top = _softmax_top(proba, self.classes)
+        self.threshold, objective = pick_threshold(conf, top, y[scored])
+        predicted = np.where(conf >= self.threshold, top, OUT_OF_SCOPE)
+        self.held_out = HeldOut(y[scored].tolist(), predicted.tolist())
+        self.calibration = {"method": "held-out fine-tune", "held_out": len(held_rows),
+                            "oos_scored": int(len(scored) - len(held_rows)), "objective": round(objective, 4),
+                            "with_oos": bool((y == OUT_OF_SCOPE).any())}
+
+    def _with_companion(self, main: np.ndarray) -> np.ndarray:
+        """Training vectors: the main ones with the companion's (embedded once per fit) appended."""
+        if self._companion_x is None:
+            return main
+        return np.hstack([main, self._companion_x]).astype(np.float32)
 
     def _fit_head(self, x: np.ndarray, y: np.ndarray) -> LogisticRegression:
         return LogisticRegression(C=self.c, max_iter=2000, class_weight="balanced").fit(x, y)
@@ -181,20 +266,13 @@ class IntentClassifier:
         """Predict intents; below the threshold the intent is 'oos'."""
         if self.coef is None or self.intercept is None:
             raise ConfigError("intent classifier is not trained")
-        vectors = self.encoder.encode(texts) if self.encoder is not None else self.embedder.encode(texts)
-        logits = vectors @ self.coef.T + self.intercept
-        if len(self.classes) == 2:  # sklearn stores one row for binary problems
-            logits = np.hstack([-logits, logits]) / 2
-        logits -= logits.max(axis=1, keepdims=True)
-        proba = np.exp(logits)
-        proba /= proba.sum(axis=1, keepdims=True)
-        out = []
-        for row in proba:
-            best = int(row.argmax())
-            top = self.classes[best]
-            confident = row[best] >= self.threshold
-            out.append(Prediction(top if confident else OUT_OF_SCOPE, float(row[best]), top))
-        return out
+        main = self.encoder.encode(texts) if self.encoder is not None else self.embedder.encode(texts)
+        vectors = intent_companion.join(main, self.companion, texts)
+        conf, top = _softmax_top(vectors @ self.coef.T + self.intercept, self.classes)
+        return [
+            Prediction(str(t) if c >= self.threshold else OUT_OF_SCOPE, float(c), str(t))
+            for c, t in zip(conf, top, strict=True)
+        ]
 
     # -- persistence ----------------------------------------------------------------------------
 
@@ -211,6 +289,7 @@ class IntentClassifier:
             "threshold": self.threshold,
             "calibration": self.calibration,
             "embedding_model": self.embedder.name,
+            "companion": self.companion.spec if self.companion is not None else None,
             "c": self.c,
             "method": self.method,
             "encoder": FinetunedEncoder.FOLDER if self.encoder is not None else None,
@@ -227,6 +306,7 @@ class IntentClassifier:
             )
         arrays = np.load(folder / "head.npz")
         model = cls(embedder, meta.get("c", 10.0), method=meta.get("method", "frozen"), device=device)
+        model.companion = intent_companion.load(meta["companion"]) if meta.get("companion") else None
         model.classes, model.threshold = meta["classes"], meta["threshold"]
         model.calibration = meta.get("calibration", {})
         model.coef, model.intercept = arrays["coef"], arrays["intercept"]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Request, Respo
 from server.channels.base import WebhookRequest
 from server.channels.service import ChannelService
 from server.errors import FrontdeskError
+from server.voice_turns import ChannelVoice, voice_service
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -18,7 +19,7 @@ MAX_BODY_BYTES = 1024 * 1024
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the channel service (and its HTTP client) after the app's services; close it after."""
-    app.state.channels = ChannelService(app.state.chat)
+    app.state.channels = ChannelService(app.state.chat, voice=ChannelVoice(voice_service(app)))
     try:
         yield
     finally:

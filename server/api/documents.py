@@ -4,8 +4,9 @@ Uploads are ingested in the background (server.ingest_queue): POST answers 202 a
 each file's document and status, and GET shows status and progress until it is ready or
 failed. `?wait=true` answers when every file is done, for scripts.
 
-API keys come later; until then these routes take the console's HTTP Basic sign-in and only
-touch bots of the signed-in user's tenant.
+A console session (with its CSRF token for uploads and deletions) or an API key is required
+(admin/auth.py); only bots of the caller's tenant exist for them, and viewers may only read.
+Uploads and deletions are written to the audit log.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from admin.auth import CurrentUser
+from admin import audit
+from admin.auth import CurrentUser, require_editor
 from server import store
 from server.api.deps import ServicesDep, SessionDep
 from server.errors import FrontdeskError, NotFound
@@ -167,7 +169,9 @@ async def upload_documents(
 ) -> UploadOut:
     """Add or replace documents (multipart field 'files'); ingestion runs in the background."""
     bot = owned_bot(session, user, bot_slug)
+    require_editor(user, "change knowledge")
     results = await upload_files(request, ingest, bot_slug)
+    audit.record(session, user, "knowledge.upload", bot_slug, {"files": [r.file for r in results]}, request=request)
     if wait:
         ids = [r.slug for r in results if r.status in ("queued", "processing")]
         docs = document_rows(session, bot, ids) if ids else []
@@ -199,10 +203,12 @@ def get_document(bot_slug: str, doc_slug: str, user: CurrentUser, session: Sessi
 
 @router.delete("/bots/{bot_slug}/documents/{doc_slug}", status_code=204)
 async def remove_document(
-    bot_slug: str, doc_slug: str, user: CurrentUser, session: SessionDep, services: ServicesDep
+    bot_slug: str, doc_slug: str, request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep
 ) -> Response:
     """Remove a document from the database, the bot's index and the upload queue."""
     owned_bot(session, user, bot_slug)
+    require_editor(user, "change knowledge")
     if not await run_in_threadpool(delete_document, services.runtimes, bot_slug, doc_slug):
         raise NotFound(f"no document {doc_slug!r} in bot {bot_slug!r}", code="unknown_document")
+    audit.record(session, user, "knowledge.delete", f"{bot_slug}/{doc_slug}", request=request)
     return Response(status_code=204)

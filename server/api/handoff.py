@@ -1,6 +1,7 @@
 """Agent side of human handoff: write to a customer, hand back to the bot, resolve.
 
-Console sign-in (HTTP Basic) for now, and only conversations of the user's own tenant.
+A console session (with its CSRF token) or an API key is required (admin/auth.py), and only
+conversations of the caller's tenant exist for them; viewers may read, not answer.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlmodel import Session
 
-from admin.auth import CurrentUser
+from admin.auth import CurrentUser, require_editor
 from bot import handoff
 from server import store
 from server.api.deps import HubDep, SessionDep
@@ -34,6 +35,7 @@ def agent_message(
 ) -> ConversationStatusOut:
     """Write to the customer as a person; a queued conversation becomes the agent's."""
     tenant_conversation(session, user, conversation_id)
+    require_editor(user, "answer customers")
     text = body.text.strip()
     if not text:
         raise BadRequest("text must not be blank")
@@ -47,6 +49,7 @@ def agent_message(
 def release(conversation_id: str, user: CurrentUser, session: SessionDep) -> ConversationStatusOut:
     """Hand the conversation back to the bot."""
     tenant_conversation(session, user, conversation_id)
+    require_editor(user, "hand conversations back")
     status = store.transition(session, conversation_id, handoff.RELEASE)
     return ConversationStatusOut(conversation_id=conversation_id, status=status)
 
@@ -55,6 +58,7 @@ def release(conversation_id: str, user: CurrentUser, session: SessionDep) -> Con
 def resolve(conversation_id: str, user: CurrentUser, session: SessionDep, hub: HubDep) -> ConversationStatusOut:
     """Close the conversation; it reopens with the bot when the customer writes again."""
     tenant_conversation(session, user, conversation_id)
+    require_editor(user, "resolve conversations")
     status = store.transition(session, conversation_id, handoff.RESOLVE)
     hub.publish(conversation_id, {"type": "status", "status": status})  # the widget asks for a rating
     return ConversationStatusOut(conversation_id=conversation_id, status=status)

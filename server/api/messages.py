@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlmodel import select
 
 from server import store, widget
@@ -21,14 +21,17 @@ def list_bots(session: SessionDep) -> list[BotPublic]:
 
 
 @router.post("/bots/{bot_slug}/messages")
-async def post_message(bot_slug: str, body: MessageIn, session: SessionDep, chat: ChatDep) -> TurnOut:
-    """Send a customer message and get the bot's whole reply."""
+async def post_message(
+    bot_slug: str, body: MessageIn, session: SessionDep, chat: ChatDep, request: Request
+) -> TurnOut:
+    """Send a customer message and get the bot's whole reply (429 over a rate limit, 503 when busy)."""
     bot = store.get_bot(session, bot_slug)
     if body.conversation_id:
         conversation = store.get_conversation(session, bot, body.conversation_id)
     else:
         user_id = widget.verified_user(chat.services.secrets, bot, body.user_id, body.user_hash)
         conversation = store.start_conversation(session, bot, "api", user_id)
+    await request.app.state.limiter.check("conversation", conversation.id)
     outcome = await chat.turn(bot, conversation, body.text, body.client_message_id)
     reply = outcome.reply
     return TurnOut(

@@ -30,6 +30,8 @@ from server.chat import ChatService
 from server.errors import FrontdeskError
 from server.hub import Event, Hub
 from server.metrics import feedback as feedback_store
+from server.ratelimit import RateLimiter, RetryLater
+from server.shutdown import CLOSE_RESTART, Drain
 from server.tables import Bot, Conversation, Message
 
 router = APIRouter()
@@ -38,16 +40,23 @@ FRAMES: TypeAdapter[Any] = TypeAdapter(ClientFrame)
 MAX_FRAME_BYTES = 64 * 1024
 CLOSE_FORBIDDEN = 4403  # the page's origin may not embed this bot's widget
 CLOSE_UNKNOWN = 4404  # no such bot (or widget key)
+CLOSE_TRY_LATER = 1013  # too many connects from this address: try again later
 
 
 class ChatSocket:
     """One customer's socket: parses frames, runs turns, never lets an error drop the connection."""
 
-    def __init__(self, ws: WebSocket, bot: Bot, chat: ChatService, hub: Hub) -> None:
+    def __init__(
+        self, ws: WebSocket, bot: Bot, chat: ChatService, hub: Hub, limiter: RateLimiter | None = None,
+        ip: str = "unknown", drain: Drain | None = None,
+    ) -> None:
         self.ws = ws
         self.bot = bot
         self.chat = chat
         self.hub = hub
+        self.limiter = limiter
+        self.ip = ip
+        self.drain = drain
         self.conversation: Conversation | None = None
         self.turn: asyncio.Task[None] | None = None
         self.cancel = threading.Event()
@@ -75,11 +84,24 @@ class ChatSocket:
 
     async def serve(self) -> None:
         """Read frames until the client leaves; then stop any reply still being generated."""
+        if self.drain is not None:
+            self.drain.register(self)
         try:
             await self.read_frames()
         finally:
             self.unfollow()
             await self.stop_turn()
+            if self.drain is not None:
+                self.drain.unregister(self)
+
+    async def close_for_shutdown(self) -> None:
+        """Say closing, let the reply in progress reach its final frame, then close (1012)."""
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await self.send({"type": "closing"})
+        if self.turn is not None and not self.turn.done():
+            await asyncio.gather(asyncio.shield(self.turn), return_exceptions=True)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await self.ws.close(code=CLOSE_RESTART, reason="closing")
 
     def follow(self, conversation_id: str) -> None:
         """Forward the conversation's live events (agent messages) while frames are read."""
@@ -125,9 +147,22 @@ class ChatSocket:
                 await self.error(*_describe(exc, raw))
                 continue
             try:
+                await self.admit(frame)
                 await self.dispatch(frame)
+            except RetryLater as exc:
+                await self.send(exc.frame(getattr(frame, "id", None)))
             except FrontdeskError as exc:
                 await self.error(exc.code, exc.message, getattr(frame, "id", None))
+
+    async def admit(self, frame: Any) -> None:
+        """Refuse a frame while the server drains, or over the address's or conversation's rate."""
+        if self.drain is not None and self.drain.draining and isinstance(frame, MessageFrame | HelloFrame):
+            raise FrontdeskError("the server is restarting: reconnect and send it again", code="closing")
+        if self.limiter is None:
+            return
+        await self.limiter.check("ws_message", self.ip)
+        if isinstance(frame, MessageFrame) and self.conversation is not None:
+            await self.limiter.check("conversation", self.conversation.id)
 
     async def dispatch(self, frame: Any) -> None:
         """Handle one valid frame. A new message cancels the reply still being generated."""
@@ -167,6 +202,9 @@ class ChatSocket:
         """One turn in the background; its errors become error frames."""
         try:
             await self.message(frame, cancel)
+        except RetryLater as exc:  # busy: the message is stored with that outcome
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self.send(exc.frame(frame.id))
         except FrontdeskError as exc:
             await self._try_send_error(exc.code, exc.message, frame.id)
         except Exception:
@@ -209,6 +247,8 @@ class ChatSocket:
             with Session(self.chat.services.engine, expire_on_commit=False) as session:
                 self.conversation = store.start_conversation(session, self.bot, "web")
             self.follow(self.conversation.id)
+            if self.limiter is not None:  # the first message counts against the new conversation too
+                await self.limiter.hit("conversation", self.conversation.id)
         conversation = self.conversation
 
         async def acked(message: Message) -> None:
@@ -275,6 +315,17 @@ async def refuse(ws: WebSocket, exc: FrontdeskError, close_code: int) -> None:
 async def serve_bot(ws: WebSocket, find: Callable[[Session], Bot]) -> None:
     """Accept, find the bot, check the page's origin, then chat until the client leaves."""
     await ws.accept()
+    state = ws.app.state
+    limiter: RateLimiter = state.limiter
+    ip = limiter.client_ip(ws.client.host if ws.client else None, ws.headers)
+    if state.drain.draining:
+        await ws.send_text(json.dumps({"type": "closing"}))
+        return await ws.close(code=CLOSE_RESTART, reason="closing")
+    try:
+        await limiter.check("ws_connect", ip)
+    except RetryLater as exc:
+        await ws.send_text(json.dumps(exc.frame()))
+        return await ws.close(code=CLOSE_TRY_LATER, reason=exc.code)
     with Session(ws.app.state.services.engine, expire_on_commit=False) as session:
         try:
             bot = find(session)
@@ -286,7 +337,7 @@ async def serve_bot(ws: WebSocket, find: Callable[[Session], Bot]) -> None:
         log.info("refused a widget socket for bot %s: %s", bot.slug, exc.message)
         return await refuse(ws, exc, CLOSE_FORBIDDEN)
     try:
-        await ChatSocket(ws, bot, ws.app.state.chat, ws.app.state.hub).serve()
+        await ChatSocket(ws, bot, state.chat, state.hub, limiter, ip, state.drain).serve()
     except WebSocketDisconnect:
         log.debug("socket closed for bot %s", bot.slug)
 

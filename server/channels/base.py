@@ -64,6 +64,7 @@ class InboundMessage:
     text: str
     locale: str | None = None
     address: dict[str, Any] = field(default_factory=dict)
+    audio: dict[str, Any] | None = None  # a voice note (server/channels/voice_media.py); text is "[voice]" until heard
     received_at: float = field(default_factory=time.time)
 
 

@@ -17,6 +17,8 @@ from server.channels.base import (
     same,
 )
 from server.channels.delivery import call
+from server.channels.voice_media import whatsapp_audio
+from server.voice_store import PLACEHOLDER
 
 GRAPH = "https://graph.facebook.com"
 
@@ -66,14 +68,16 @@ class MetaChannel(BaseChannel):
         phone_id = (value.get("metadata") or {}).get("phone_number_id")
         out = []
         for m in value.get("messages") or []:  # `statuses` (sent/delivered/read) carry no messages
-            if m.get("type") == "text" and isinstance((m.get("text") or {}).get("body"), str):
+            audio = whatsapp_audio(m)
+            if audio is not None or (m.get("type") == "text" and isinstance((m.get("text") or {}).get("body"), str)):
                 out.append(
                     InboundMessage(
                         bot=self.bot,
                         channel=self.kind,
                         user_id=f"wa:{m['from']}",
                         message_id=m["id"],
-                        text=m["text"]["body"],
+                        text=m["text"]["body"] if audio is None else PLACEHOLDER,
+                        audio=audio,
                         address={
                             "product": "whatsapp",
                             "phone_number_id": phone_id,

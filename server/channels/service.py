@@ -28,6 +28,7 @@ from server.channels.delivery import RetryPolicy, SendError
 from server.chat import ChatService
 from server.errors import FrontdeskError, NotFound
 from server.tables import Bot, ChannelConfig, ChannelDelivery, Conversation, Message, utcnow
+from server.voice_turns import ChannelVoice
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,10 @@ class ChannelService:
         chat: ChatService,
         http: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = None,
+        voice: ChannelVoice | None = None,
     ) -> None:
         self.chat = chat
+        self.voice = voice  # voice notes in, spoken replies out (server/voice_turns.py); None: text only
         self.engine = chat.services.engine
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         self.retry = retry or RetryPolicy()
@@ -177,7 +180,7 @@ class ChannelService:
             elif received.reply is not None:  # a redelivery: resend only if the first send failed
                 background.add_task(self.deliver, channel, message, received.reply)
         log.info("%s webhook for bot %s: %d new message(s)", kind, bot_slug, len(pending))
-        if channel.passive_timeout and len(pending) == 1:
+        if channel.passive_timeout and len(pending) == 1 and pending[0][1].audio is None:
             return await self._passive(bot, channel, request, pending[0], background)
         for conversation, message in pending:
             background.add_task(self.answer, bot, conversation, channel, message)
@@ -215,10 +218,15 @@ class ChannelService:
     async def answer(
         self, bot: Bot, conversation: Conversation, channel: BaseChannel, message: InboundMessage
     ) -> None:
-        """Background task: answer one message and send the reply."""
+        """Background task: answer one message (transcribing a voice note first) and send the reply."""
+        if message.audio is not None and self.voice is not None:
+            await self.voice.answer(bot, conversation, channel, message, self.turn)
+            return
         reply = await self.turn(bot, conversation, message)
         if reply is not None:
             await self.deliver(channel, message, reply)
+            if self.voice is not None:
+                await self.voice.speak(bot, conversation, channel, message, reply, spoke=False)
 
     async def deliver(self, channel: BaseChannel, message: InboundMessage, reply: Message) -> None:
         """Send a stored reply through the channel, at most once; failures are logged."""

@@ -13,6 +13,8 @@ from server.channels.base import (
     same,
 )
 from server.channels.delivery import SendError, call
+from server.channels.voice_media import telegram_audio
+from server.voice_store import PLACEHOLDER
 
 API = "https://api.telegram.org"
 
@@ -36,7 +38,10 @@ class TelegramChannel(BaseChannel):
         """A text `message` update as one InboundMessage (deduplicated by update_id)."""
         update = json_body(request.body)
         message = update.get("message")
-        if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+        if not isinstance(message, dict):
+            return []
+        audio = telegram_audio(message)
+        if not isinstance(message.get("text"), str) and audio is None:
             return []  # edited messages, photos, stickers, callbacks, member updates…
         sender = message.get("from") or {}
         if sender.get("is_bot") or "update_id" not in update:
@@ -48,7 +53,8 @@ class TelegramChannel(BaseChannel):
                 channel=self.kind,
                 user_id=str(sender.get("id", chat_id)),
                 message_id=str(update["update_id"]),
-                text=message["text"],
+                text=message.get("text") or PLACEHOLDER,
+                audio=audio,
                 locale=sender.get("language_code"),
                 address={"chat_id": chat_id},
             )

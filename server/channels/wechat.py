@@ -22,8 +22,10 @@ from server.channels.base import (
     same,
 )
 from server.channels.delivery import SendError, call
+from server.channels.voice_media import wechat_voice
 from server.channels.wechat_crypto import WeChatCrypto, cdata, sha1_signature
 from server.errors import BadRequest
+from server.voice_store import PLACEHOLDER
 
 API = "https://api.weixin.qq.com"
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # invalid or expired access_token
@@ -93,15 +95,10 @@ class WeChatChannel(BaseChannel):
         """A text message, or a voice message with speech recognition; events are ignored."""
         fields = self._fields(request)
         kind = fields.get("MsgType")
-        text = (
-            fields.get("Content")
-            if kind == "text"
-            else fields.get("Recognition")
-            if kind == "voice"
-            else None
-        )
+        audio = wechat_voice(fields)
+        text = fields.get("Content") if kind == "text" else (audio["recognition"] or PLACEHOLDER) if audio else None
         if not text or not fields.get("MsgId"):
-            return []  # subscribe/unsubscribe/menu events, images, voice without recognition…
+            return []  # subscribe/unsubscribe/menu events, images…
         return [
             InboundMessage(
                 bot=self.bot,
@@ -109,6 +106,7 @@ class WeChatChannel(BaseChannel):
                 user_id=fields["FromUserName"],
                 message_id=fields["MsgId"],
                 text=text,
+                audio=audio,
                 address={
                     "openid": fields["FromUserName"],
                     "account": fields.get("ToUserName", ""),

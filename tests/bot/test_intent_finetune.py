@@ -149,7 +149,10 @@ def test_out_of_scope_rows_set_the_threshold_from_data(
     without = IntentClassifier(embedder, finetune_config=FEW_STEPS, device="cpu").fit(texts, labels)
 
     assert with_oos.calibration["with_oos"] is True and without.calibration["with_oos"] is False
-    assert with_oos.calibration["folds"] >= 2
+    # chosen on one held-out example per intent and every oos row, by a fine-tune that never saw them
+    assert with_oos.calibration["method"] == "held-out fine-tune"
+    assert (with_oos.calibration["held_out"], with_oos.calibration["oos_scored"]) == (3, len(OFF_TOPIC))
+    assert with_oos.held_out is not None and len(with_oos.held_out.gold) == 3 + len(OFF_TOPIC)
     assert with_oos.threshold > without.threshold
     assert with_oos.calibration["finetune"]["steps"] == FEW_STEPS.steps
 

@@ -107,9 +107,10 @@ def test_priority_decides_and_disabled_rules_are_skipped() -> None:
     assert first_match([high], TurnContext(bot=BOT, text="my order")) is None
 
 
-def test_http_actions_are_refused_until_implemented() -> None:
-    with pytest.raises(ConfigError, match="http actions are not implemented yet"):
-        rule("call", [{"http": {"url": "https://example.com"}}])
+def test_http_actions_are_checked_when_saved() -> None:
+    assert rule("call", [{"http": {"url": "https://example.com"}}]).actions[0].kind == "http"
+    with pytest.raises(ConfigError, match="http.method must be one of"):
+        rule("call", [{"http": {"method": "FETCH", "url": "https://example.com"}}])
 
 
 @pytest.mark.parametrize(

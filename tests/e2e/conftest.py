@@ -76,3 +76,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
     output = server_log(data, base)
     assert "Chat demo page:  http://127.0.0.1" in output and "/admin/" in output
+
+
+def console_login(base: str, email: str, password: str):  # type: ignore[no-untyped-def]
+    """Sign in to the server at base through the real form; the returned `auth=` carries the session and CSRF token."""
+    from tests.conftest import web_login
+
+    with httpx.Client(base_url=base) as client:
+        return web_login(client, email, password)

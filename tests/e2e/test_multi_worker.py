@@ -11,7 +11,8 @@ import pytest
 import redis
 import websockets
 
-from tests.e2e.conftest import running_server, server_log
+from tests.conftest import SessionAuth
+from tests.e2e.conftest import console_login, running_server, server_log
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -26,7 +27,7 @@ def postgres_db(postgres_url: str) -> str:
     return postgres_url
 
 
-async def customer_hears_agent(worker_a: str, worker_b: str, auth: tuple[str, str]) -> tuple[dict, dict]:
+async def customer_hears_agent(worker_a: str, worker_b: str, auth: SessionAuth) -> tuple[dict, dict]:
     ws_url = worker_a.replace("http", "ws") + "/ws/chat/demo"
     async with websockets.connect(ws_url) as ws:
         await ws.send(json.dumps({"type": "hello"}))
@@ -49,7 +50,7 @@ def test_agent_reply_reaches_a_socket_on_another_worker(tmp_path, postgres_db) -
     with running_server(tmp_path, **env) as worker_a:  # the first worker seeds the empty database
         found = re.search(r"Console login \(shown once\): (\S+) / (\S+)", server_log(tmp_path, worker_a))
         assert found, "the first worker did not print the demo login"
-        auth = (found.group(1), found.group(2))
+        auth = console_login(worker_a, found.group(1), found.group(2))  # signed in on A, the session works on B
         with running_server(tmp_path, **env) as worker_b:
             live, posted = asyncio.run(customer_hears_agent(worker_a, worker_b, auth))
     assert live == {"type": "agent_message", "message_id": posted["message"]["id"], "text": "Ana on B"}

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
+from tests.e2e.conftest import console_login
 from tests.e2e.test_widget_browser import CHROMIUM, FLAGS
 
 pytestmark = [
@@ -50,14 +51,15 @@ class Live:
     def __init__(self, base: str, basetemp: Path) -> None:
         self.base = base
         self.data = next(basetemp.rglob(f"server-{base.rsplit(':', 1)[1]}.log")).parent
-        self.auth = (f"widget-e2e-{uuid.uuid4().hex[:8]}@demo.local", "widget-e2e-password")
+        email, password = f"widget-e2e-{uuid.uuid4().hex[:8]}@demo.local", "widget-e2e-password"
         with sqlite3.connect(self.data / "frontdesk.db") as db:
             (tenant,) = db.execute("SELECT tenant_id FROM bot WHERE slug = 'demo'").fetchone()
             db.execute(
                 'INSERT INTO "user" (id, tenant_id, email, password_hash, role, created_at) '
                 "VALUES (?, ?, ?, ?, 'owner', CURRENT_TIMESTAMP)",
-                (f"u_{uuid.uuid4().hex}", tenant, self.auth[0], PasswordHasher().hash(self.auth[1])),
+                (f"u_{uuid.uuid4().hex}", tenant, email, PasswordHasher().hash(password)),
             )
+        self.auth = console_login(base, email, password)
         self.key = re.search(r'data-key="(pk_[0-9a-f]+)"', httpx.get(base + "/").text).group(1)
 
     def settings(self, **form: str) -> None:

@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 
 from server.intent_training import store_examples
 from server.tables import IntentExample, ReplyRule
+from tests.conftest import SessionAuth, console_auth
 from tests.server.intent_helpers import HOURS, OOS, REFUND, TRACK, examples, new_bot
 
 
@@ -16,8 +17,8 @@ def frozen_method(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("server.intent_models.DEFAULT_METHOD", "frozen")
 
 
-def login(demo_services) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    return demo_services.seeded.admin_email, demo_services.seeded.admin_password
+def login(demo_services) -> SessionAuth:  # type: ignore[no-untyped-def]
+    return console_auth(demo_services, demo_services.seeded.admin_email)
 
 
 def wait_for_training(client, slug: str):  # type: ignore[no-untyped-def]
@@ -29,7 +30,7 @@ def wait_for_training(client, slug: str):  # type: ignore[no-untyped-def]
 
 def test_page_requires_login_and_hides_other_tenants(client, demo_services) -> None:
     slug = new_bot(demo_services)
-    assert client.get(f"/admin/bots/{slug}/intents").status_code == 401
+    assert client.get(f"/admin/bots/{slug}/intents", follow_redirects=False).status_code == 303
     page = client.get(f"/admin/bots/{slug}/intents", auth=login(demo_services))
     assert page.status_code == 200 and "No model yet" in page.text
     missing = client.get("/admin/bots/nobody/intents", auth=login(demo_services))

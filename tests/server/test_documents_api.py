@@ -11,15 +11,15 @@ from fastapi.testclient import TestClient
 
 sys.path.append(str(Path(__file__).resolve().parents[2]))
 from knowledge.chunking import slugify  # noqa: E402
+from tests.conftest import SessionAuth, console_auth
 from tests.knowledge.office_files import csv_file, docx_file, pdf_with_text  # noqa: E402
 
 URL = "/api/v1/bots/demo/documents"
 
 
 @pytest.fixture()
-def auth(demo_services) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    seeded = demo_services.seeded
-    return (seeded.admin_email, seeded.admin_password)
+def auth(demo_services) -> SessionAuth:  # type: ignore[no-untyped-def]
+    return console_auth(demo_services, demo_services.seeded.admin_email)
 
 
 def search(demo_services, query: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -146,10 +146,12 @@ def test_documents_require_sign_in(client) -> None:
         client.post(URL, files=files),
         client.get(URL),
         client.delete(f"{URL}/shipping-times"),
-        client.get(URL, auth=("admin@demo.local", "wrong")),
+        client.get(URL, headers={"Cookie": "frontdesk_session=forged"}),
     ):
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "unauthorized"
+    wrong_key = client.get(URL, headers={"Authorization": "Bearer fd_wrong"})
+    assert wrong_key.status_code == 401 and wrong_key.json()["error"]["code"] == "invalid_api_key"
 
 
 def test_unknown_bot_and_document_are_404(client, auth) -> None:

@@ -9,12 +9,12 @@ from argon2 import PasswordHasher
 from sqlmodel import Session, select
 
 from server.tables import Conversation, Message, Tenant, User
+from tests.conftest import SessionAuth, console_auth
 
 
 @pytest.fixture()
-def auth(demo_services) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    seeded = demo_services.seeded
-    return (seeded.admin_email, seeded.admin_password)
+def auth(demo_services) -> SessionAuth:  # type: ignore[no-untyped-def]
+    return console_auth(demo_services, demo_services.seeded.admin_email)
 
 
 def status(demo_services, conversation_id: str) -> str:  # type: ignore[no-untyped-def]
@@ -115,14 +115,16 @@ def test_agent_routes_need_a_login_of_the_conversations_tenant(client, demo_serv
     url = f"/api/v1/conversations/{conversation_id}"
     assert client.post(f"{url}/agent-messages", json={"text": "hi"}).status_code == 401
     assert client.post(f"{url}/release").status_code == 401
-    assert client.post(f"{url}/resolve", auth=("admin@demo.local", "wrong")).status_code == 401
+    assert client.post(f"{url}/resolve", headers={"Authorization": "Bearer fd_wrong"}).status_code == 401
     with Session(demo_services.engine) as session:
         other = Tenant(name="Other shop")
         session.add(other)
         session.flush()
         session.add(User(tenant_id=other.id, email="agent@other.example", password_hash=PasswordHasher().hash("pw")))
         session.commit()
-    stranger = client.post(f"{url}/agent-messages", json={"text": "hi"}, auth=("agent@other.example", "pw"))
+    stranger = client.post(
+        f"{url}/agent-messages", json={"text": "hi"}, auth=console_auth(demo_services, "agent@other.example")
+    )
     assert stranger.status_code == 404 and stranger.json()["error"]["code"] == "unknown_conversation"
     assert status(demo_services, conversation_id) == "queued"
 

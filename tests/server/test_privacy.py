@@ -11,14 +11,14 @@ from sqlmodel import Session, select
 
 from server import privacy, widget
 from server.tables import Bot, Conversation, Feedback, IntentExample, Message, User, utcnow
+from tests.conftest import SessionAuth, console_auth
 
 CARD = "4111 1111 1111 1111"
 
 
 @pytest.fixture()
-def auth(demo_services) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    seeded = demo_services.seeded
-    return (seeded.admin_email, seeded.admin_password)
+def auth(demo_services) -> SessionAuth:  # type: ignore[no-untyped-def]
+    return console_auth(demo_services, demo_services.seeded.admin_email)
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +87,12 @@ def test_privacy_routes_need_sign_in_and_a_manager_role(client, demo_services, a
     from argon2 import PasswordHasher
 
     with Session(demo_services.engine) as session:
-        owner = session.exec(select(User).where(User.email == auth[0])).one()
+        owner = session.exec(select(User).where(User.email == demo_services.seeded.admin_email)).one()
         email = f"viewer-{uuid.uuid4().hex[:6]}@example.com"
         hashed = PasswordHasher().hash("pw-123456")
         session.add(User(tenant_id=owner.tenant_id, email=email, password_hash=hashed, role="viewer"))
         session.commit()
-    response = client.delete(f"/api/v1/bots/demo/customers/{customer}", auth=(email, "pw-123456"))
+    response = client.delete(f"/api/v1/bots/demo/customers/{customer}", auth=console_auth(demo_services, email))
     assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
     assert conversation_of(demo_services, customer) is not None
 

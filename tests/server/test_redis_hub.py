@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from server.app import create_app
 from server.redis_hub import RedisHub
+from tests.conftest import console_auth
 from tests.server.test_handoff import queued_conversation
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -39,7 +40,7 @@ def test_agent_reply_crosses_workers(demo_services) -> None:  # type: ignore[no-
     settings = demo_services.settings.model_copy(update={"redis_url": REDIS_URL})
     worker_a, worker_b = create_app(settings, demo_services), create_app(settings, demo_services)
     seeded = demo_services.seeded
-    auth = (seeded.admin_email, seeded.admin_password)
+    auth = console_auth(demo_services, seeded.admin_email)
     with TestClient(worker_a) as a, TestClient(worker_b) as b:
         assert isinstance(worker_a.state.hub, RedisHub)
         wait_connected(worker_a)

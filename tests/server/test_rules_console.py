@@ -9,13 +9,14 @@ import pytest
 from sqlmodel import Session, select
 
 from server.tables import ReplyRule
+from tests.conftest import SessionAuth, console_auth
 
 URL = "/admin/bots/demo/rules"
 
 
 @pytest.fixture()
-def auth(demo_services) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    return (demo_services.seeded.admin_email, demo_services.seeded.admin_password)
+def auth(demo_services) -> SessionAuth:  # type: ignore[no-untyped-def]
+    return console_auth(demo_services, demo_services.seeded.admin_email)
 
 
 def rule_id(demo_services, name: str) -> str | None:  # type: ignore[no-untyped-def]
@@ -31,7 +32,7 @@ def save(client, auth, name: str, definition: object, priority: str = "5", **ext
 
 
 def test_the_page_needs_a_login_and_lists_rules_old_and_new(client, auth) -> None:  # type: ignore[no-untyped-def]
-    assert client.get(URL).status_code == 401
+    assert client.get(URL, follow_redirects=False).status_code == 303
     page = client.get(URL, auth=auth)
     assert page.status_code == 200
     assert "human_agent" in page.text and "reply, handoff" in page.text  # an old-shape rule, converted
@@ -69,7 +70,7 @@ def test_create_edit_toggle_delete_and_the_bot_follows_at_once(client, auth, dem
         ("{not json", "does not parse"),
         ({"when": {"regex": "(oops"}, "then": [{"reply": "x"}]}, "bad regex"),
         ({"when": {"keywords": ["a"]}, "then": [{"reply": "{{ broken "}]}, "bad template in reply"),
-        ({"when": {"keywords": ["a"]}, "then": [{"http": {"url": "https://x.example"}}]}, "not implemented yet"),
+        ({"when": {"keywords": ["a"]}, "then": [{"http": {"method": "FETCH", "url": "https://x.example"}}]}, "http.method must be one of"),
         ({"name": "x", "when": {"keywords": ["a"]}, "then": [{"reply": "x"}]}, "set name in the fields"),
         ({"when": {"colour": "red"}, "then": [{"reply": "x"}]}, "unknown condition(s) [&#39;colour&#39;]"),
     ],

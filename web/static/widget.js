@@ -24,6 +24,7 @@
   const MAX_BACKOFF_MS = 30000;
   const BUSY_RETRY_MS = 2000;
   const MAX_LEN = 4000;
+  const VOICE_MAX_MS = 60000; // the server refuses more than voice.max_seconds (60 s by default)
   const K = (name) => `frontdesk:${KEY}:${name}`;
 
   let BASE;
@@ -170,12 +171,18 @@
       attach.append(el("span", { "aria-hidden": "true" }, "📎"));
       form.append(file, attach);
     }
+    let mic = null;
+    if (config.voice && window.MediaRecorder && navigator.mediaDevices) {
+      mic = el("button", { type: "button", class: "fd-mic", "aria-label": "Record a voice message", "aria-pressed": "false", title: "Record a voice message" });
+      mic.append(el("span", { "aria-hidden": "true" }, "🎤"));
+      form.append(mic);
+    }
     form.append(label, input, send);
     root.append(header, messages, form);
     app.append(launcher, root);
     shadow.append(style, app);
     document.body.append(host);
-    return { host, app, launcher, badge, root, title, avatar, status: statusLine, closeButton, messages, form, input, send, attach, file };
+    return { host, app, launcher, badge, root, title, avatar, status: statusLine, closeButton, messages, form, input, send, attach, file, mic };
   }
 
   function setStatus(state, text) {
@@ -796,6 +803,76 @@
     }
   }
 
+  // ---- voice messages (config.voice): record, upload, show the transcript, play the reply --------
+  let recorder = null;
+  async function toggleRecording() {
+    if (recorder) return recorder.stop();
+    if (!conversationId || !isReady) return showError("Connect to the chat before recording.", "voice");
+    let stream;
+    try { stream = await navigator.mediaDevices.getUserMedia({ audio: true }); } catch (e) {
+      return showError("The microphone is not available.", "voice");
+    }
+    const chunks = [];
+    recorder = new MediaRecorder(stream);
+    recorder.ondataavailable = (ev) => { if (ev.data.size) chunks.push(ev.data); };
+    recorder.onstop = () => {
+      stream.getTracks().forEach((t) => t.stop());
+      setMic(false);
+      recorder = null;
+      sendVoice(new Blob(chunks, { type: chunks[0] ? chunks[0].type : "audio/webm" }));
+    };
+    recorder.start();
+    setMic(true);
+    setTimeout(() => recorder && recorder.state === "recording" && recorder.stop(), VOICE_MAX_MS);
+  }
+
+  function setMic(on) {
+    ui.mic.setAttribute("aria-pressed", String(on));
+    ui.mic.setAttribute("aria-label", on ? "Stop recording and send" : "Record a voice message");
+    ui.mic.classList.toggle("fd-recording", on);
+  }
+
+  async function sendVoice(blob) {
+    if (!blob.size) return;
+    const body = new FormData();
+    body.append("audio", blob, "voice");
+    const node = makeMsg("customer", "🎤 …");
+    node.setAttribute("data-state", "sending");
+    ui.messages.append(node);
+    scrollDown(true);
+    ui.mic.disabled = true;
+    try {
+      const res = await fetch(url(`/api/v1/widget/${encodeURIComponent(KEY)}/voice?conversation_id=${encodeURIComponent(conversationId)}&client_id=${newId()}`), { method: "POST", body });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error((data.error && data.error.message) || `voice message failed (${res.status})`);
+      node.querySelector(".fd-text").textContent = data.transcript.text;
+      node.setAttribute("data-message-id", data.message.id);
+      node.setAttribute("data-state", "sent");
+      emit("message", { role: "customer", id: data.message.id, text: data.transcript.text, voice: true });
+      const r = data.reply;
+      if (r) {
+        const bubble = makeMsg("bot", "");
+        bubble.setAttribute("data-message-id", r.message_id);
+        bubble.classList.toggle("fd-fallback", !!r.fallback);
+        renderReply(bubble, r.text, r.citations);
+        renderQuickReplies(bubble, r.quick_replies);
+        if (data.audio) {
+          const player = el("audio", { class: "fd-audio", controls: true, preload: "auto", src: safeUrl(data.audio.url) || "", "aria-label": "Listen to the reply" });
+          bubble.append(player);
+          player.play().catch(() => {});
+        }
+        ui.messages.append(bubble);
+        incoming("bot", r.message_id, r.text, r.citations);
+      } else if (data.status !== "bot") showNotice(QUEUED_NOTICE);
+      scrollDown(true);
+    } catch (e) {
+      node.setAttribute("data-state", "failed");
+      showError(String(e.message || e), "voice");
+    } finally {
+      ui.mic.disabled = false;
+    }
+  }
+
   function wire() {
     ui.form.addEventListener("submit", (ev) => { ev.preventDefault(); submit(); ui.input.focus(); });
     ui.input.addEventListener("keydown", (ev) => {
@@ -813,6 +890,7 @@
       ui.attach.addEventListener("click", () => ui.file.click());
       ui.file.addEventListener("change", () => upload(ui.file.files[0]));
     }
+    if (ui.mic) ui.mic.addEventListener("click", toggleRecording);
     window.addEventListener("online", () => { if (reconnectTimer) { attempt = 0; connect(); } });
   }
 

@@ -1,0 +1,155 @@
+"""The console's users page: the tenant's users and invites, role changes, removal, and one's own password.
+
+Owners and admins manage users; only owners may grant or take away the owner and admin roles,
+and the last owner can be neither demoted nor removed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from admin import api_keys, audit, invites, sessions
+from admin.auth import (
+    MANAGERS,
+    ROLES,
+    CurrentUser,
+    Forbidden,
+    check_password,
+    hasher,
+    require_manager,
+    require_owner,
+    verify_password,
+)
+from admin.login import begin_session
+from admin.routes import render
+from server.api.deps import SessionDep
+from server.errors import BadRequest, Conflict, FrontdeskError, NotFound
+from server.tables import AgentPresence, User
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+NOTICES = {
+    "role": "Role changed.", "removed": "User removed.", "password": "Password changed; other sessions ended.",
+    "revoked": "Invite revoked.",
+}
+
+
+def users_page(request: Request, user: User, session: Session, *, status: int = 200, **extra: Any) -> HTMLResponse:
+    """Render the users page."""
+    people = session.exec(select(User).where(User.tenant_id == user.tenant_id).order_by(col(User.email))).all()
+    response = render(
+        request, "users.html", user=user, people=people, invites=invites.pending(session, user.tenant_id),
+        roles=ROLES, can_manage=user.role in MANAGERS, is_owner=user.role == "owner",
+        invite_roles=ROLES if user.role == "owner" else ("agent", "viewer"),
+        notice=NOTICES.get(request.query_params.get("notice", "")), **extra,
+    )
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"  # may carry an invite link shown once
+    return response
+
+
+def tenant_user(session: Session, actor: User, user_id: str) -> User:
+    """A user of the actor's tenant, or 404."""
+    target = session.get(User, user_id)
+    if target is None or target.tenant_id != actor.tenant_id:
+        raise NotFound("no such user", code="unknown_user")
+    return target
+
+
+def owners(session: Session, tenant_id: str) -> int:
+    """How many owners the tenant has."""
+    return session.exec(select(func.count()).where(User.tenant_id == tenant_id, User.role == "owner")).one()
+
+
+def check_role_change(session: Session, actor: User, target: User, role: str) -> None:
+    """Refuse a role change the actor may not make, or one that leaves the tenant without an owner."""
+    require_manager(actor, "change roles")
+    if role not in ROLES:
+        raise BadRequest(f"a role is one of {', '.join(ROLES)}")
+    if {target.role, role} & {"owner", "admin"}:
+        require_owner(actor, "grant or take away the owner and admin roles")
+    if target.role == "owner" and role != "owner" and owners(session, actor.tenant_id) <= 1:
+        raise Conflict("the last owner cannot be demoted; make someone else an owner first")
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users(request: Request, user: CurrentUser, session: SessionDep) -> HTMLResponse:
+    """The tenant's users and pending invites."""
+    return users_page(request, user, session)
+
+
+def _refused(request: Request, user: User, session: Session, exc: FrontdeskError) -> HTMLResponse:
+    session.rollback()
+    return users_page(request, user, session, status=exc.status, error=exc.message)
+
+
+@router.post("/users/{user_id}/role", response_model=None)
+def change_role(
+    user_id: str, request: Request, user: CurrentUser, session: SessionDep, role: Annotated[str, Form()] = ""
+) -> HTMLResponse | RedirectResponse:
+    """Give a user another role."""
+    target = tenant_user(session, user, user_id)
+    try:
+        check_role_change(session, user, target, role)
+    except (Forbidden, BadRequest, Conflict) as exc:
+        return _refused(request, user, session, exc)
+    before, target.role = target.role, role
+    session.add(target)
+    session.commit()
+    audit.record(session, user, "user.role", target.email, {"from": before, "to": role}, request=request)
+    return RedirectResponse("/admin/users?notice=role", status_code=303)
+
+
+def remove_user(session: Session, target: User) -> None:
+    """Delete a user: their sessions end, their API keys are revoked, their presence is forgotten."""
+    sessions.end_all(session, target.id)
+    api_keys.revoke_created_by(session, target.id)
+    session.exec(delete(AgentPresence).where(col(AgentPresence.user_id) == target.id))  # type: ignore[call-overload]
+    session.delete(target)
+    session.commit()
+
+
+@router.post("/users/{user_id}/remove", response_model=None)
+def remove(user_id: str, request: Request, user: CurrentUser, session: SessionDep) -> HTMLResponse | RedirectResponse:
+    """Remove a user from the tenant."""
+    target = tenant_user(session, user, user_id)
+    try:
+        require_manager(user, "remove users")
+        if target.role in ("owner", "admin"):
+            require_owner(user, "remove owners and admins")
+        if target.role == "owner" and owners(session, user.tenant_id) <= 1:
+            raise Conflict("the last owner cannot be removed")
+    except (Forbidden, Conflict) as exc:
+        return _refused(request, user, session, exc)
+    email, role = target.email, target.role
+    remove_user(session, target)
+    audit.record(session, user, "user.remove", email, {"role": role}, request=request)
+    if target.id == user.id:
+        return RedirectResponse("/admin/login", status_code=303)
+    return RedirectResponse("/admin/users?notice=removed", status_code=303)
+
+
+@router.post("/account/password", response_model=None)
+def change_password(
+    request: Request, user: CurrentUser, session: SessionDep,
+    current: Annotated[str, Form(max_length=1024)] = "", password: Annotated[str, Form(max_length=1024)] = "",
+    confirm: Annotated[str, Form(max_length=1024)] = "",
+) -> HTMLResponse | RedirectResponse:
+    """Change one's own password: every session of the user ends, this browser gets a new one."""
+    me = tenant_user(session, user, user.id)
+    try:
+        if getattr(request.state, "api_key", None) is not None or not verify_password(me, current):
+            raise Forbidden("the current password is wrong", code="bad_password")
+        check_password(password, confirm)
+    except FrontdeskError as exc:
+        return _refused(request, user, session, exc)
+    me.password_hash = hasher.hash(password)
+    session.add(me)
+    session.commit()
+    ended = sessions.end_all(session, me.id)
+    audit.record(session, me, "user.password", me.email, {"sessions_ended": ended}, request=request)
+    return begin_session(request, session, me, "/admin/users?notice=password")
