@@ -426,11 +426,14 @@ def secrets_rotate() -> None:
     """
     from server.action_secrets import reseal_action_secrets
     from server.channels.configs import reseal_channels
+    from server.widget import reseal_identity_secrets
 
     with services() as svc:
         count = reseal_channels(svc.engine, svc.secrets)
         actions = reseal_action_secrets(svc.engine, svc.secrets)
-    typer.echo(f"re-encrypted the settings of {count} channel(s) and {actions} bot action secret(s) with the current key")
+        identities = reseal_identity_secrets(svc.engine, svc.secrets)
+    typer.echo(f"re-encrypted the settings of {count} channel(s), {actions} bot action secret(s) and "
+               f"{identities} widget identity secret(s) with the current key")
 
 
 CustomerArg = Annotated[str, typer.Argument(help="The customer's channel user id, or a conversation id.")]

@@ -230,10 +230,10 @@ class ChannelVoice:
         return True
 
     async def _send_text(self, channel: Any, message: Any, reply: Message, prefix: str = "") -> None:
-        from server.channels.base import OutboundReply
+        from server.channels.base import outbound_for
         from server.channels.delivery import SendError
 
-        outbound = OutboundReply(reply.id, message, prefix + reply.text, list(reply.citations or []))
+        outbound = outbound_for(reply, message, prefix)
         try:
             await channel.send(outbound)
         except SendError as exc:

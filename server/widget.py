@@ -16,6 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot import handoff
@@ -178,6 +179,17 @@ def set_identity_secret(session: Session, box: SecretBox, bot: Bot) -> str:
     session.add(bot)
     session.commit()
     return secret
+
+
+def reseal_identity_secrets(engine: Engine, box: SecretBox) -> int:
+    """Re-encrypt every bot's identity secret with the current key (after a key rotation); the count."""
+    with Session(engine) as session:
+        bots = session.exec(select(Bot).where(col(Bot.identity_secret).is_not(None))).all()
+        for bot in bots:
+            bot.identity_secret = box.reseal(bot.identity_secret or {})
+            session.add(bot)
+        session.commit()
+        return len(bots)
 
 
 def identity_secret(box: SecretBox, bot: Bot) -> str | None:

@@ -2,6 +2,10 @@
 
 One module per platform registers a class with `@register_channel("kind")`; `create_channel`
 builds one from a stored ChannelConfig's JSON and lists the valid kinds on a wrong one.
+Outbound, `BaseChannel.format` splits a reply into the platform's message sizes
+(server/channels/splitting.py) and `send` posts the parts in order, resuming after the parts
+already accepted when an earlier try failed; quick replies ride on the last part
+(server/channels/buttons.py).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
-from server.channels.delivery import Deliveries, MemoryDeliveries, RetryPolicy
+from server.channels import buttons as qr
+from server.channels.delivery import Deliveries, MemoryDeliveries, RetryPolicy, progress_note
+from server.channels.splitting import compose, utf16_units
 from server.errors import BadRequest, FrontdeskError
 
 
@@ -76,6 +82,24 @@ class OutboundReply:
     to: InboundMessage
     text: str
     citations: list[dict[str, Any]] = field(default_factory=list)
+    quick_replies: list[dict[str, str]] = field(default_factory=list)  # [{"title", "payload"}]
+
+
+def outbound_for(reply: Any, to: Any, prefix: str = "") -> OutboundReply:
+    """The OutboundReply for a stored bot reply (a Message): text, citations and its buttons.
+
+    Args:
+        reply: the stored reply (`id`, `text`, `citations`, `trace` with `quick_replies`).
+        to: the InboundMessage it answers.
+        prefix: text put before the reply (e.g. the transcript of a voice note).
+    """
+    return OutboundReply(
+        reply.id,
+        to,
+        prefix + reply.text,
+        list(reply.citations or []),
+        qr.clean((reply.trace or {}).get("quick_replies")),
+    )
 
 
 @runtime_checkable
@@ -98,20 +122,29 @@ class Channel(Protocol):
         """The quick 2xx answer once the messages are persisted."""
 
     def passive(self, reply: OutboundReply) -> WebhookAnswer | None:
-        """The reply as the HTTP answer (WeChat), or None when it must be sent through the API."""
+        """The reply (its first part) as the HTTP answer (WeChat), or None: send it through the API."""
 
     async def send(self, reply: OutboundReply) -> bool:
-        """Deliver a reply once via the platform's API (retrying 5xx, 429, transport errors)."""
+        """Deliver a reply once via the platform's API, split to its limits, buttons on the last
+        message (retrying 5xx, 429, transport errors)."""
+
+
+@dataclass
+class Progress:
+    """How many parts of a reply the platform has accepted so far."""
+
+    sent: int = 0
 
 
 class BaseChannel:
-    """Shared plumbing: config checks, the HTTP client, retries and text formatting."""
+    """Shared plumbing: config checks, the HTTP client, retries, splitting and buttons."""
 
     kind: ClassVar[str] = ""
     required: ClassVar[tuple[str, ...]] = ()
     optional: ClassVar[dict[str, str]] = {}
     generated: ClassVar[tuple[str, ...]] = ()  # secrets Frontdesk may choose (`channels add`)
-    max_chars: ClassVar[int] = 4000
+    max_chars: ClassVar[int] = 4000  # one message's limit, as `measure` counts
+    max_parts: ClassVar[int] = 10  # the most messages one reply becomes (longer ones end in "…")
     passive_timeout: float | None = None
 
     def __init__(
@@ -151,21 +184,38 @@ class BaseChannel:
     async def send(self, reply: OutboundReply) -> bool:
         """Deliver a reply at most once; False when it was already sent (or is being sent).
 
+        A reply longer than the platform's limit goes as several messages, in order. When a part
+        fails, the parts already accepted are recorded, and a later send resumes after them.
+
         Raises:
             SendError: the platform refused it or kept failing; a later call may try again.
         """
         if not self.deliveries.claim(reply.reply_id, self.channel_id):
             return False
-        try:
-            await self.post(reply)
-        except Exception as exc:
-            self.deliveries.finish(reply.reply_id, False, f"{type(exc).__name__}: {exc}"[:300])
-            raise
-        self.deliveries.finish(reply.reply_id, True)
+        await self.send_claimed(reply, self.deliveries.sent_parts(reply.reply_id))
         return True
 
-    async def post(self, reply: OutboundReply) -> None:
-        """Call the platform's send API once (with retries); each platform implements it."""
+    async def send_claimed(self, reply: OutboundReply, start: int = 0) -> None:
+        """Send parts `start`… of a reply whose delivery the caller has claimed, then finish it."""
+        parts = self.format(reply)
+        progress = Progress(min(start, len(parts)))
+        try:
+            if progress.sent < len(parts):
+                await self.post_parts(reply, parts, progress)
+        except Exception as exc:
+            reason = progress_note(progress.sent, len(parts), f"{type(exc).__name__}: {exc}")
+            self.deliveries.finish(reply.reply_id, False, reason[:300])
+            raise
+        self.deliveries.finish(reply.reply_id, True)
+
+    async def post_parts(self, reply: OutboundReply, parts: list[str], progress: Progress) -> None:
+        """Send parts[progress.sent:] one by one (buttons ride on the last), counting each."""
+        for index in range(progress.sent, len(parts)):
+            await self.post_part(reply, parts[index], index == len(parts) - 1)
+            progress.sent = index + 1
+
+    async def post_part(self, reply: OutboundReply, text: str, last: bool) -> None:
+        """Call the platform's send API once (with retries) for one part; each platform implements it."""
         raise NotImplementedError
 
     def secret(self, key: str) -> bytes:
@@ -193,11 +243,39 @@ class BaseChannel:
         if abs(self.clock() - sent) > window:
             raise SignatureError("timestamp outside the replay window")
 
-    def format(self, reply: OutboundReply) -> str:
-        """The reply text with a numbered "Sources" list, cut to the platform's limit."""
-        return format_text(
-            reply.text, reply.citations, self.config.get("public_url", ""), self.max_chars
-        )
+    def measure(self, text: str) -> int:
+        """A text's length as the platform counts it against max_chars (UTF-16 code units)."""
+        return utf16_units(text)
+
+    def text_limit(self, reply: OutboundReply) -> int:
+        """The most one text message may measure on this platform (for this recipient)."""
+        return self.max_chars
+
+    def button_limit(self, reply: OutboundReply) -> int:
+        """The most the text of the message that carries native buttons may measure."""
+        return self.text_limit(reply)
+
+    def native_buttons(self, reply: OutboundReply) -> bool:
+        """Whether this reply's quick replies are sent as the platform's own buttons."""
+        return False
+
+    def format(self, reply: OutboundReply) -> list[str]:
+        """The reply as the texts of the messages to send, each within the platform's limit.
+
+        The numbered Sources list (and, where buttons cannot be shown, numbered options) come
+        last; when native buttons ride on the last message, it is cut to `button_limit`.
+        """
+        tail = [sources_block(reply.citations, self.config.get("public_url", ""))]
+        native = bool(reply.quick_replies) and self.native_buttons(reply)
+        if reply.quick_replies and not native:
+            tail.append(qr.numbered_lines(reply.quick_replies, reply.text))
+        tail_text = "\n\n".join(t for t in tail if t)
+        parts = compose(reply.text, tail_text, self.text_limit(reply), self.measure, self.max_parts)
+        limit = self.button_limit(reply)
+        if native and self.measure(parts[-1]) > limit:
+            last = compose(parts.pop(), "", limit, self.measure, self.max_parts)
+            parts.extend(last)
+        return parts
 
 
 def json_body(body: bytes) -> dict[str, Any]:
@@ -221,10 +299,8 @@ def same(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-def format_text(
-    text: str, citations: list[dict[str, Any]], public_url: str = "", limit: int = 4000
-) -> str:
-    """Append citations as a numbered Sources list (platforms without a links UI); cut to limit."""
+def sources_block(citations: list[dict[str, Any]], public_url: str = "") -> str:
+    """Citations as a numbered "Sources:" list (platforms without a links UI); '' when none."""
     lines = []
     for c in citations:
         title = c.get("document", "") + (f" > {c['section']}" if c.get("section") else "")
@@ -232,8 +308,7 @@ def format_text(
         if url.startswith("/"):
             url = public_url.rstrip("/") + url if public_url else ""
         lines.append(f"{c.get('n', len(lines) + 1)}. {title}" + (f" {url}" if url else ""))
-    out = text + ("\n\nSources:\n" + "\n".join(lines) if lines else "")
-    return out if len(out) <= limit else out[: limit - 1] + "…"
+    return "Sources:\n" + "\n".join(lines) if lines else ""
 
 
 CHANNELS: dict[str, type[BaseChannel]] = {}

@@ -1,10 +1,16 @@
-"""Outbound delivery: HTTP calls with retries and back-off, and at-most-once claims per reply."""
+"""Outbound delivery: HTTP calls with retries and back-off, and at-most-once claims per reply.
+
+A long reply goes out as several messages ("parts"). When a part fails, the delivery is marked
+failed with a reason that starts "sent N of M parts; ", so the next claim (a redelivery of the
+customer's message) resumes at part N + 1 instead of repeating what the customer already has.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -97,6 +103,20 @@ def _short(response: httpx.Response) -> str:
     return response.text[:200].replace("\n", " ")
 
 
+PROGRESS = re.compile(r"^sent (\d+) of (\d+) parts; ")
+
+
+def progress_note(sent: int, total: int, error: str) -> str:
+    """The failure reason to store: prefixed with the parts already sent when a reply has several."""
+    return f"sent {sent} of {total} parts; {error}" if sent else error
+
+
+def parts_sent(error: str | None) -> int:
+    """The parts a failed delivery had already sent, read back from its stored reason."""
+    match = PROGRESS.match(error or "")
+    return int(match.group(1)) if match else 0
+
+
 class Deliveries(Protocol):
     """At-most-once bookkeeping: a reply is sent only by whoever claims it first."""
 
@@ -106,12 +126,16 @@ class Deliveries(Protocol):
     def finish(self, reply_id: str, ok: bool, error: str | None = None) -> None:
         """Record the outcome of a claimed send."""
 
+    def sent_parts(self, reply_id: str) -> int:
+        """How many parts of a claimed reply an earlier, failed try already sent (0: none)."""
+
 
 class MemoryDeliveries:
     """In-process bookkeeping (tests, single channel objects); the app uses the database."""
 
     def __init__(self) -> None:
         self.status: dict[str, str] = {}
+        self.errors: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
     def claim(self, reply_id: str, channel_id: str) -> bool:
@@ -126,3 +150,9 @@ class MemoryDeliveries:
         """Mark sent or failed (a failed one may be claimed again)."""
         with self._lock:
             self.status[reply_id] = "sent" if ok else "failed"
+            self.errors[reply_id] = error
+
+    def sent_parts(self, reply_id: str) -> int:
+        """Parts sent by the last failed try."""
+        with self._lock:
+            return parts_sent(self.errors.get(reply_id))

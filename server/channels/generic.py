@@ -4,7 +4,9 @@ Inbound: POST JSON `{"id", "user", "text", "locale"?}` (or `{"messages": [...]}`
 `X-Frontdesk-Timestamp: <unix seconds>` and
 `X-Frontdesk-Signature: sha256=<hex HMAC-SHA256(secret, "{timestamp}.{raw body}")>`.
 Outbound: the reply is POSTed, signed the same way, to the configured `reply_url` with an
-`X-Frontdesk-Delivery` id that stays the same across retries.
+`X-Frontdesk-Delivery` id that stays the same across retries. It is never split; its quick
+replies travel as `quick_replies` (to show as buttons) and as `options_text`, numbered lines
+to append for a surface without buttons (an answer "1" then picks the first button).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from server.channels import buttons as qr
 from server.channels.base import (
     BaseChannel,
     InboundMessage,
@@ -76,20 +79,25 @@ class GenericChannel(BaseChannel):
             address={"user": str(item["user"])},
         )
 
-    async def post(self, reply: OutboundReply) -> None:
+    def format(self, reply: OutboundReply) -> list[str]:
+        """One part, the reply's own text: the app receiving it lays out citations and buttons."""
+        return [reply.text]
+
+    async def post_part(self, reply: OutboundReply, text: str, last: bool) -> None:
         """POST the signed reply to reply_url (nothing to do when none is configured)."""
         if not self.config.get("reply_url"):
             return
-        body = json.dumps(
-            {
-                "reply_id": reply.reply_id,
-                "reply_to": reply.to.message_id,
-                "user": reply.to.address["user"],
-                "text": reply.text,
-                "citations": reply.citations,
-            },
-            ensure_ascii=False,
-        ).encode()
+        payload: dict[str, Any] = {
+            "reply_id": reply.reply_id,
+            "reply_to": reply.to.message_id,
+            "user": reply.to.address["user"],
+            "text": text,
+            "citations": reply.citations,
+            "quick_replies": reply.quick_replies,
+        }
+        if reply.quick_replies:
+            payload["options_text"] = qr.numbered_lines(reply.quick_replies, reply.text)
+        body = json.dumps(payload, ensure_ascii=False).encode()
         timestamp = str(int(self.clock()))
         headers = {
             "Content-Type": "application/json",

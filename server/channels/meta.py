@@ -1,9 +1,15 @@
-"""Meta webhooks: WhatsApp Cloud API and Messenger (hub.* setup, X-Hub-Signature-256, Graph API)."""
+"""Meta webhooks: WhatsApp Cloud API and Messenger (hub.* setup, X-Hub-Signature-256, Graph API).
+
+Quick replies: WhatsApp gets reply buttons (at most 3, titles up to 20 characters) or else a list
+message (at most 10 rows, titles up to 24, the full title in the row's description when cut);
+Messenger gets `quick_replies` (at most 13, titles up to 20). More buttons than that: numbered lines.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from server.channels import buttons as qr
 from server.channels.base import (
     BaseChannel,
     InboundMessage,
@@ -21,6 +27,10 @@ from server.channels.voice_media import whatsapp_audio
 from server.voice_store import PLACEHOLDER
 
 GRAPH = "https://graph.facebook.com"
+WHATSAPP_TEXT, WHATSAPP_INTERACTIVE_BODY, MESSENGER_TEXT = 4096, 1024, 2000
+WA_BUTTONS, WA_BUTTON_TITLE, WA_BUTTON_ID = 3, 20, 256
+WA_ROWS, WA_ROW_TITLE, WA_ROW_DESCRIPTION, WA_ROW_ID = 10, 24, 72, 200
+FB_QUICK_REPLIES, FB_TITLE, FB_PAYLOAD = 13, 20, 1000
 
 
 @register_channel("meta")
@@ -30,7 +40,7 @@ class MetaChannel(BaseChannel):
     required = ("app_secret", "verify_token", "access_token")
     optional = {"api_base": GRAPH, "graph_version": "v21.0"}
     generated = ("verify_token",)
-    max_chars = 2000  # Messenger's limit; WhatsApp allows 4096
+    max_chars = MESSENGER_TEXT  # per recipient: see text_limit
 
     def verify(self, request: WebhookRequest) -> None:
         """POST: X-Hub-Signature-256 = sha256=HMAC(app_secret, body); GET: see handshake."""
@@ -69,14 +79,15 @@ class MetaChannel(BaseChannel):
         out = []
         for m in value.get("messages") or []:  # `statuses` (sent/delivered/read) carry no messages
             audio = whatsapp_audio(m)
-            if audio is not None or (m.get("type") == "text" and isinstance((m.get("text") or {}).get("body"), str)):
+            text = PLACEHOLDER if audio is not None else whatsapp_text(m)
+            if text is not None and "from" in m and "id" in m:
                 out.append(
                     InboundMessage(
                         bot=self.bot,
                         channel=self.kind,
                         user_id=f"wa:{m['from']}",
                         message_id=m["id"],
-                        text=m["text"]["body"] if audio is None else PLACEHOLDER,
+                        text=text,
                         audio=audio,
                         address={
                             "product": "whatsapp",
@@ -96,13 +107,14 @@ class MetaChannel(BaseChannel):
         ):
             return []  # our own echoes, deliveries, reads, postbacks, attachments
         sender = (event.get("sender") or {}).get("id", "")
+        payload = (message.get("quick_reply") or {}).get("payload")  # a tapped quick reply
         return [
             InboundMessage(
                 bot=self.bot,
                 channel=self.kind,
                 user_id=f"fb:{sender}",
                 message_id=message["mid"],
-                text=message["text"],
+                text=payload if isinstance(payload, str) and payload.strip() else message["text"],
                 address={
                     "product": "messenger",
                     "to": sender,
@@ -111,26 +123,40 @@ class MetaChannel(BaseChannel):
             )
         ]
 
-    async def post(self, reply: OutboundReply) -> None:
-        """POST to the Graph API messages endpoint of the number or page."""
+    def text_limit(self, reply: OutboundReply) -> int:
+        """WhatsApp text bodies hold 4,096 characters, Messenger texts 2,000."""
+        return WHATSAPP_TEXT if _whatsapp(reply) else MESSENGER_TEXT
+
+    def button_limit(self, reply: OutboundReply) -> int:
+        """A WhatsApp interactive message's body holds 1,024 characters."""
+        return WHATSAPP_INTERACTIVE_BODY if _whatsapp(reply) else MESSENGER_TEXT
+
+    def native_buttons(self, reply: OutboundReply) -> bool:
+        """Up to 10 buttons on WhatsApp (buttons or a list), up to 13 on Messenger."""
+        return len(reply.quick_replies) <= (WA_ROWS if _whatsapp(reply) else FB_QUICK_REPLIES)
+
+    async def post_part(self, reply: OutboundReply, text: str, last: bool) -> None:
+        """POST one message to the Graph API messages endpoint of the number or page."""
         address = reply.to.address
         base = f"{self.config['api_base']}/{self.config['graph_version']}"
-        text = self.format(reply)
+        buttons = reply.quick_replies if last and self.native_buttons(reply) else []
         if address["product"] == "whatsapp":
             url = f"{base}/{address['phone_number_id']}/messages"
             body: dict[str, Any] = {
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
                 "to": address["to"],
-                "type": "text",
-                "text": {"preview_url": False, "body": text},
+                **(whatsapp_interactive(text, buttons) if buttons else whatsapp_text_body(text)),
             }
         else:
             url = f"{base}/me/messages"
+            message: dict[str, Any] = {"text": text}
+            if buttons:
+                message["quick_replies"] = messenger_quick_replies(buttons)
             body = {
                 "recipient": {"id": address["to"]},
                 "messaging_type": "RESPONSE",
-                "message": {"text": text},
+                "message": message,
             }
         headers = {"Authorization": f"Bearer {self.config['access_token']}"}
         await call(
@@ -142,3 +168,63 @@ class MetaChannel(BaseChannel):
             policy=self.retry,
             what=f"meta {address['product']} send",
         )
+
+
+def _whatsapp(reply: OutboundReply) -> bool:
+    return reply.to.address.get("product") == "whatsapp"
+
+
+def whatsapp_text(message: dict[str, Any]) -> str | None:
+    """What a WhatsApp message says: its text body, or the id of the reply button or list row
+    the customer chose (our ids are the payloads, or button numbers); None for anything else."""
+    kind = message.get("type")
+    if kind == "text":
+        body = (message.get("text") or {}).get("body")
+        return body if isinstance(body, str) else None
+    if kind == "interactive":
+        interactive = message.get("interactive") or {}
+        chosen = interactive.get(str(interactive.get("type"))) or {}
+        if interactive.get("type") in ("button_reply", "list_reply") and isinstance(chosen.get("id"), str):
+            return chosen["id"]
+    if kind == "button":  # a template's quick-reply button
+        button = message.get("button") or {}
+        value = button.get("payload") or button.get("text")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def whatsapp_text_body(text: str) -> dict[str, Any]:
+    """A plain WhatsApp text message."""
+    return {"type": "text", "text": {"preview_url": False, "body": text}}
+
+
+def whatsapp_interactive(text: str, buttons: list[dict[str, str]]) -> dict[str, Any]:
+    """Reply buttons when there are at most 3 with short titles, else a list message."""
+    if len(buttons) <= WA_BUTTONS and all(len(b["title"]) <= WA_BUTTON_TITLE for b in buttons):
+        ids = qr.ids(buttons, WA_BUTTON_ID)
+        action: dict[str, Any] = {
+            "buttons": [
+                {"type": "reply", "reply": {"id": i, "title": b["title"]}}
+                for i, b in zip(ids, buttons, strict=True)
+            ]
+        }
+        kind = "button"
+    else:
+        rows = []
+        for i, b in zip(qr.ids(buttons, WA_ROW_ID), buttons, strict=True):
+            row = {"id": i, "title": qr.fit(b["title"], WA_ROW_TITLE)}
+            if row["title"] != b["title"]:
+                row["description"] = qr.fit(b["title"], WA_ROW_DESCRIPTION)
+            rows.append(row)
+        label = "选项" if qr.is_cjk(text) else "Options"
+        action = {"button": label, "sections": [{"rows": rows}]}
+        kind = "list"
+    return {"type": "interactive", "interactive": {"type": kind, "body": {"text": text}, "action": action}}
+
+
+def messenger_quick_replies(buttons: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Messenger text quick replies: the title (cut to 20 characters) and the payload."""
+    return [
+        {"content_type": "text", "title": qr.fit(b["title"], FB_TITLE), "payload": b["payload"][:FB_PAYLOAD]}
+        for b in buttons
+    ]

@@ -16,15 +16,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from server import store
+from server.channels import buttons as qr
 from server.channels.base import (
     BaseChannel,
     InboundMessage,
     OutboundReply,
     WebhookAnswer,
     WebhookRequest,
+    outbound_for,
 )
 from server.channels.base import create_channel as build_channel
-from server.channels.delivery import RetryPolicy, SendError
+from server.channels.delivery import RetryPolicy, SendError, parts_sent
 from server.chat import ChatService
 from server.errors import FrontdeskError, NotFound
 from server.tables import Bot, ChannelConfig, ChannelDelivery, Conversation, Message, utcnow
@@ -63,6 +65,12 @@ class DbDeliveries:
             taken = session.exec(retry).rowcount == 1  # type: ignore[call-overload]
             session.commit()
             return taken
+
+    def sent_parts(self, reply_id: str) -> int:
+        """Parts of the reply a failed earlier try sent (read from the row's `error`)."""
+        with Session(self.engine) as session:
+            query = select(ChannelDelivery.error).where(ChannelDelivery.message_id == reply_id)
+            return parts_sent(session.exec(query).first())
 
     def finish(self, reply_id: str, ok: bool, error: str | None = None) -> None:
         """Record sent or failed (with a short reason, never a secret-bearing URL)."""
@@ -189,8 +197,13 @@ class ChannelService:
     def persist(
         self, bot: Bot, message: InboundMessage
     ) -> tuple[Conversation, store.Received] | None:
-        """Store the customer message (idempotent by platform message id) before any model runs."""
-        text = message.text.strip()[: self.chat.services.settings.max_message_chars]
+        """Store the customer message (idempotent by platform message id) before any model runs.
+
+        An answer that picks one of the bot's last buttons ("1", or its title) is stored as that
+        button's payload, as if the customer had tapped it.
+        """
+        limit = self.chat.services.settings.max_message_chars
+        text = message.text.strip()[:limit]
         if not text:
             return None
         with Session(self.engine, expire_on_commit=False) as session:
@@ -207,8 +220,8 @@ class ChannelService:
             conversation = session.exec(query).first() or store.start_conversation(
                 session, bot, message.channel, message.user_id, message.locale
             )
-            message.text = text
-            return conversation, store.receive(session, conversation, text, message.message_id)
+            message.text = (chosen_payload(session, conversation.id, text) or text)[:limit]  # "1" -> button 1
+            return conversation, store.receive(session, conversation, message.text, message.message_id)
 
     async def turn(self, bot: Bot, conversation: Conversation, message: InboundMessage) -> Message | None:
         """Run the stored message's turn through ChatService; the stored reply (None: a person holds it)."""
@@ -229,12 +242,18 @@ class ChannelService:
                 await self.voice.speak(bot, conversation, channel, message, reply, spoke=False)
 
     async def deliver(self, channel: BaseChannel, message: InboundMessage, reply: Message) -> None:
-        """Send a stored reply through the channel, at most once; failures are logged."""
-        outbound = OutboundReply(reply.id, message, reply.text, list(reply.citations or []))
+        """Send a stored reply (text, citations, quick replies) at most once; failures are logged."""
         try:
-            await channel.send(outbound)
+            await channel.send(outbound_for(reply, message))
         except SendError as exc:
             log.warning("could not send reply %s on %s: %s", reply.id, channel.kind, exc.message)
+
+    async def deliver_rest(self, channel: BaseChannel, outbound: OutboundReply) -> None:
+        """Send the parts after the first of a reply whose first part went as the passive answer."""
+        try:
+            await channel.send_claimed(outbound, start=1)
+        except SendError as exc:
+            log.warning("could not send the rest of reply %s on %s: %s", outbound.reply_id, channel.kind, exc.message)
 
     async def _passive(
         self,
@@ -251,11 +270,13 @@ class ChannelService:
             reply = task.result()
             if reply is None:  # queued for a person: nothing to send now
                 return channel.ack(request)
-            passive = channel.passive(
-                OutboundReply(reply.id, message, reply.text, list(reply.citations or []))
-            )
+            outbound = outbound_for(reply, message)
+            passive = channel.passive(outbound)
             if passive is not None and self.deliveries.claim(reply.id, channel.channel_id):
-                self.deliveries.finish(reply.id, True)  # it travels in this HTTP answer
+                if len(channel.format(outbound)) > 1:  # part 1 travels in this HTTP answer
+                    background.add_task(self.deliver_rest, channel, outbound)
+                else:
+                    self.deliveries.finish(reply.id, True)  # it travels in this HTTP answer
                 return passive
             background.add_task(self.deliver, channel, message, reply)
             return channel.ack(request)
@@ -267,3 +288,17 @@ class ChannelService:
 
         background.add_task(later)
         return channel.ack(request)
+
+
+def chosen_payload(session: Session, conversation_id: str, text: str) -> str | None:
+    """The payload of the button a customer's answer picks ("1", or a title) from the quick
+    replies of the bot's last reply in the conversation; None when it picks none."""
+    query = (
+        select(Message)
+        .where(Message.conversation_id == conversation_id, Message.role == "bot")
+        .order_by(col(Message.created_at).desc())
+    )
+    last = session.exec(query).first()
+    if last is None:
+        return None
+    return qr.resolve_choice(text, qr.clean((last.trace or {}).get("quick_replies")))

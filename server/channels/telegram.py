@@ -1,12 +1,17 @@
-"""Telegram Bot API webhooks: secret-token header, `message` updates, sendMessage."""
+"""Telegram Bot API webhooks: secret-token header, `message` and `callback_query` updates,
+sendMessage with inline keyboards."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from server.channels.base import (
     BaseChannel,
     InboundMessage,
     OutboundReply,
     SignatureError,
+    WebhookAnswer,
     WebhookRequest,
     json_body,
     register_channel,
@@ -17,6 +22,7 @@ from server.channels.voice_media import telegram_audio
 from server.voice_store import PLACEHOLDER
 
 API = "https://api.telegram.org"
+CALLBACK_DATA_BYTES = 64  # InlineKeyboardButton.callback_data: 1-64 bytes
 
 
 @register_channel("telegram")
@@ -26,7 +32,7 @@ class TelegramChannel(BaseChannel):
     required = ("bot_token", "secret_token")
     optional = {"api_base": API}
     generated = ("secret_token",)
-    max_chars = 4096
+    max_chars = 4096  # sendMessage text: 1-4096 characters (UTF-16 code units)
 
     def verify(self, request: WebhookRequest) -> None:
         """Compare X-Telegram-Bot-Api-Secret-Token with the configured secret in constant time."""
@@ -35,16 +41,20 @@ class TelegramChannel(BaseChannel):
             raise SignatureError("bad or missing X-Telegram-Bot-Api-Secret-Token")
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage]:
-        """A text `message` update as one InboundMessage (deduplicated by update_id)."""
+        """A text or voice `message`, or a button's `callback_query` (deduplicated by update_id)."""
         update = json_body(request.body)
+        if "update_id" not in update:
+            return []
+        if isinstance(update.get("callback_query"), dict):
+            return self._callback(update["update_id"], update["callback_query"])
         message = update.get("message")
         if not isinstance(message, dict):
             return []
         audio = telegram_audio(message)
         if not isinstance(message.get("text"), str) and audio is None:
-            return []  # edited messages, photos, stickers, callbacks, member updates…
+            return []  # edited messages, photos, stickers, member updates…
         sender = message.get("from") or {}
-        if sender.get("is_bot") or "update_id" not in update:
+        if sender.get("is_bot"):
             return []
         chat_id = message.get("chat", {}).get("id")
         return [
@@ -60,10 +70,57 @@ class TelegramChannel(BaseChannel):
             )
         ]
 
-    async def post(self, reply: OutboundReply) -> None:
-        """Call sendMessage for the chat the message came from."""
+    def _callback(self, update_id: Any, query: dict[str, Any]) -> list[InboundMessage]:
+        """An inline-keyboard press: the customer says the button's payload (its callback_data)."""
+        sender = query.get("from") or {}
+        data = query.get("data")
+        if not isinstance(data, str) or not data.strip() or "id" not in sender or sender.get("is_bot"):
+            return []  # game buttons, malformed updates
+        chat_id = ((query.get("message") or {}).get("chat") or {}).get("id", sender["id"])
+        return [
+            InboundMessage(
+                bot=self.bot,
+                channel=self.kind,
+                user_id=str(sender["id"]),
+                message_id=str(update_id),
+                text=data,
+                locale=sender.get("language_code"),
+                address={"chat_id": chat_id, "callback_query_id": str(query.get("id", ""))},
+            )
+        ]
+
+    def ack(self, request: WebhookRequest) -> WebhookAnswer:
+        """A button press is answered with answerCallbackQuery in the webhook's HTTP answer
+        (which stops the button's spinner); any other update gets a plain 200."""
+        query = json_body(request.body).get("callback_query")
+        if isinstance(query, dict) and query.get("id"):
+            body = {"method": "answerCallbackQuery", "callback_query_id": str(query["id"])}
+            return WebhookAnswer(body=json.dumps(body), media_type="application/json")
+        return WebhookAnswer()
+
+    def native_buttons(self, reply: OutboundReply) -> bool:
+        """Telegram always shows buttons: an inline keyboard, or a reply keyboard (see keyboard)."""
+        return True
+
+    @staticmethod
+    def keyboard(buttons: list[dict[str, str]]) -> dict[str, Any]:
+        """An inline keyboard (one button a row) whose callback_data is each payload; when a
+        payload is over 64 bytes, a one-time reply keyboard whose buttons send their titles."""
+        if all(len(b["payload"].encode()) <= CALLBACK_DATA_BYTES for b in buttons):
+            rows = [[{"text": b["title"], "callback_data": b["payload"]}] for b in buttons]
+            return {"inline_keyboard": rows}
+        return {
+            "keyboard": [[{"text": b["title"]}] for b in buttons],
+            "one_time_keyboard": True,
+            "resize_keyboard": True,
+        }
+
+    async def post_part(self, reply: OutboundReply, text: str, last: bool) -> None:
+        """sendMessage to the chat the message came from; the buttons go with the last part."""
         url = f"{self.config['api_base']}/bot{self.config['bot_token']}/sendMessage"
-        body = {"chat_id": reply.to.address["chat_id"], "text": self.format(reply)}
+        body: dict[str, Any] = {"chat_id": reply.to.address["chat_id"], "text": text}
+        if last and reply.quick_replies:
+            body["reply_markup"] = self.keyboard(reply.quick_replies)
         response = await call(
             self.http, "POST", url, json=body, policy=self.retry, what="telegram sendMessage"
         )

@@ -3,6 +3,11 @@
 Plaintext and "safe mode" (`encrypt_type=aes`, `msg_signature`, AES-256-CBC) are both accepted.
 A reply ready within `passive_seconds` goes back in the HTTP answer (WeChat allows 5 s);
 otherwise the answer is `success` and the reply follows through the customer-service API.
+A text message holds 2,048 bytes of UTF-8 (about 680 Chinese characters): a longer reply is split,
+its first part goes passively and the rest through the customer-service API, at most 5 parts
+(WeChat allows 5 customer-service messages per customer message). WeChat has no buttons: quick
+replies become numbered lines ("回复 1：…"), and an answer "1" picks the first
+(server/channels/buttons.py).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from server.channels.base import (
     same,
 )
 from server.channels.delivery import SendError, call
+from server.channels.splitting import utf8_bytes
 from server.channels.voice_media import wechat_voice
 from server.channels.wechat_crypto import WeChatCrypto, cdata, sha1_signature
 from server.errors import BadRequest
@@ -48,7 +54,8 @@ class WeChatChannel(BaseChannel):
 
     required = ("token", "appid", "appsecret")
     optional = {"api_base": API, "encoding_aes_key": "", "passive_seconds": "4.0"}
-    max_chars = 600  # customer-service text is capped at 2048 bytes; CJK takes 3 bytes a character
+    max_chars = 2048  # text Content, passive or customer-service: 2,048 bytes of UTF-8
+    max_parts = 5  # customer-service messages allowed per customer message
 
     @classmethod
     def check_config(cls, config: Any) -> None:
@@ -66,6 +73,10 @@ class WeChatChannel(BaseChannel):
         )
         self.passive_timeout = float(self.config["passive_seconds"])
         self._access_token: tuple[str, float] | None = None
+
+    def measure(self, text: str) -> int:
+        """WeChat counts a text message's Content in UTF-8 bytes."""
+        return utf8_bytes(text)
 
     def verify(self, request: WebhookRequest) -> None:
         """`signature` = sha1(sorted token, timestamp, nonce); in safe mode also `msg_signature`."""
@@ -121,12 +132,15 @@ class WeChatChannel(BaseChannel):
         return WebhookAnswer(body="success")
 
     def passive(self, reply: OutboundReply) -> WebhookAnswer:
-        """The reply as a passive XML answer (To/From swapped), encrypted in safe mode."""
+        """The reply's first part as a passive XML answer (To/From swapped), encrypted in safe mode.
+
+        The caller sends any further parts through the customer-service API (send_claimed, start=1).
+        """
         to = reply.to.address
         xml = (
             f"<xml><ToUserName>{cdata(to['openid'])}</ToUserName><FromUserName>{cdata(to['account'])}"
             f"</FromUserName><CreateTime>{int(self.clock())}</CreateTime><MsgType>{cdata('text')}</MsgType>"
-            f"<Content>{cdata(self.format(reply))}</Content></xml>"
+            f"<Content>{cdata(self.format(reply)[0])}</Content></xml>"
         )
         if to.get("aes"):
             xml = self._crypto().envelope(
@@ -134,12 +148,12 @@ class WeChatChannel(BaseChannel):
             )
         return WebhookAnswer(body=xml, media_type="application/xml")
 
-    async def post(self, reply: OutboundReply) -> None:
-        """Send through the customer-service message API (within 48 h of the user's message)."""
+    async def post_part(self, reply: OutboundReply, text: str, last: bool) -> None:
+        """Send one part through the customer-service message API (within 48 h of the user's message)."""
         body = {
             "touser": reply.to.address["openid"],
             "msgtype": "text",
-            "text": {"content": self.format(reply)},
+            "text": {"content": text},
         }
         for fresh in (False, True):
             token = await self._token(refresh=fresh)

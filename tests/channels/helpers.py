@@ -88,6 +88,7 @@ def reply_to(
     text: str = "Hello!",
     reply_id: str = "msg_1",
     citations: list[dict[str, Any]] | None = None,
+    quick_replies: list[dict[str, str]] | None = None,
 ) -> OutboundReply:
-    """An outbound reply to message."""
-    return OutboundReply(reply_id, message, text, citations or [])
+    """An outbound reply to message (with quick-reply buttons when given)."""
+    return OutboundReply(reply_id, message, text, citations or [], quick_replies or [])

@@ -1,4 +1,4 @@
-"""The channel registry, text formatting, retries with back-off and at-most-once sends."""
+"""The channel registry, Sources lists, retries with back-off and at-most-once sends."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from server.channels.base import (
     InboundMessage,
     SignatureError,
     channel_class,
-    format_text,
+    sources_block,
 )
 from server.channels.delivery import RetryPolicy, SendError
 from server.channels.service import RedactTokens
@@ -51,14 +51,16 @@ def test_citations_become_a_numbered_sources_list() -> None:
         },
         {"n": 2, "document": "Returns", "section": "", "url": "https://shop.example/returns"},
     ]
-    text = format_text("It takes 3-5 days [1].", citations, "https://help.example")
-    assert text == (
-        "It takes 3-5 days [1].\n\nSources:\n"
+    assert sources_block(citations, "https://help.example") == (
+        "Sources:\n"
         "1. Shipping times > Standard https://help.example/kb/demo/shipping-times#standard\n"
         "2. Returns https://shop.example/returns"
     )
-    assert format_text("x" * 50, [], limit=10) == "x" * 9 + "…"
-    assert "help.example" not in format_text("a", citations[:1])  # relative link without a base
+    assert sources_block([]) == ""
+    assert "help.example" not in sources_block(citations[:1])  # relative link without a base
+    channel = make("telegram", {**TELEGRAM, "public_url": "https://help.example"})
+    [text] = channel.format(reply_to(message(), "It takes 3-5 days [1].", citations=citations))
+    assert text == "It takes 3-5 days [1].\n\n" + sources_block(citations, "https://help.example")
 
 
 def test_send_retries_500_then_succeeds() -> None:

@@ -72,4 +72,18 @@ def test_reply_is_signed_with_a_stable_delivery_id() -> None:
         "user": "customer-7",
         "text": "On its way.",
         "citations": [],
+        "quick_replies": [],
     }
+
+
+def test_reply_carries_quick_replies_and_numbered_options_text_unsplit() -> None:
+    platform = FakePlatform(default={})
+    channel = make("generic", CONFIG, platform)
+    [message] = channel.parse(post(BODY))
+    buttons = [{"title": "Track my order", "payload": "where is my order"}]
+    long_text = "word " * 30_000  # the app receiving it does its own layout: never split
+    asyncio.run(channel.send(reply_to(message, long_text, reply_id="msg_10", quick_replies=buttons)))
+    [request] = platform.requests
+    sent = json.loads(request.content)
+    assert sent["text"] == long_text and sent["quick_replies"] == buttons
+    assert sent["options_text"] == "Reply 1 for Track my order"

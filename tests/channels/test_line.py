@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from server.channels.base import SignatureError
+from server.channels.delivery import SendError
 from tests.channels.helpers import NOW, FakePlatform, make, post, reply_to
 
 CONFIG = {"channel_secret": "line-secret", "channel_access_token": "line-token"}
@@ -114,3 +115,83 @@ def test_push_already_accepted_counts_as_sent() -> None:
     message.received_at = NOW - 3600  # reply token long expired: push directly
     assert asyncio.run(channel.send(reply_to(message)))
     assert [str(r.url) for r in platform.requests] == ["https://api.line.me/v2/bot/message/push"]
+
+
+BUTTONS = [
+    {"title": "Track my order", "payload": "where is my order"},
+    {"title": "Talk to a customer service agent", "payload": "I'd like to talk to a person"},
+]
+
+
+def test_quick_replies_ride_on_the_last_message_as_message_actions() -> None:
+    platform = FakePlatform(default={})
+    channel = make("line", CONFIG, platform)
+    [message] = channel.parse(post(BODY))
+    message.received_at = NOW
+    asyncio.run(channel.send(reply_to(message, "Pick one", quick_replies=BUTTONS)))
+    assert platform.bodies() == [
+        {
+            "replyToken": "757913772c4646b784d4b7ce46d12671",
+            "messages": [
+                {
+                    "type": "text",
+                    "text": "Pick one",
+                    "quickReply": {
+                        "items": [
+                            {
+                                "type": "action",
+                                "action": {
+                                    "type": "message",
+                                    "label": "Track my order",
+                                    "text": "where is my order",
+                                },
+                            },
+                            {
+                                "type": "action",
+                                "action": {
+                                    "type": "message",
+                                    "label": "Talk to a customer…",
+                                    "text": "I'd like to talk to a person",
+                                },
+                            },
+                        ]
+                    },
+                }
+            ],
+        }
+    ]
+
+
+def test_more_than_five_parts_reply_with_five_then_push_the_rest() -> None:
+    platform = FakePlatform(default={})
+    channel = make("line", CONFIG, platform)
+    [message] = channel.parse(post(BODY))
+    message.received_at = NOW
+    text = "\n\n".join(f"Part {i}. " + "detail " * 700 for i in range(7))  # 7 × ~4,900 characters
+    asyncio.run(channel.send(reply_to(message, text, quick_replies=BUTTONS)))
+    reply, push = platform.requests
+    assert str(reply.url).endswith("/reply") and str(push.url).endswith("/push")
+    first, rest = (json.loads(r.content)["messages"] for r in (reply, push))
+    assert len(first) == 5 and len(rest) == 2
+    assert all(len(m["text"]) <= 5000 for m in first + rest)
+    assert [("quickReply" in m) for m in first + rest] == [False] * 6 + [True]
+    assert rest[0]["text"].startswith("Part 5.")
+    assert "x-line-retry-key" in push.headers
+
+
+def test_a_failed_second_batch_is_pushed_again_alone_with_its_own_retry_key() -> None:
+    platform = FakePlatform(default={})
+    platform.script = [httpx.Response(200, json={}), httpx.Response(400, json={"message": "bad"})]
+    channel = make("line", CONFIG, platform)
+    [message] = channel.parse(post(BODY))
+    message.received_at = NOW
+    text = "\n\n".join(f"Part {i}. " + "detail " * 700 for i in range(6))
+    reply = reply_to(message, text, reply_id="r6")
+    with pytest.raises(SendError):
+        asyncio.run(channel.send(reply))
+    assert asyncio.run(channel.send(reply))
+    urls = [str(r.url).rsplit("/", 1)[-1] for r in platform.requests]
+    assert urls == ["reply", "push", "push"]
+    failed, retried = platform.requests[1:]
+    assert failed.headers["x-line-retry-key"] == retried.headers["x-line-retry-key"]
+    assert [m["text"][:7] for m in json.loads(retried.content)["messages"]] == ["Part 5."]

@@ -177,3 +177,188 @@ def test_send_requests_for_whatsapp_and_messenger() -> None:
         "messaging_type": "RESPONSE",
         "message": {"text": "Hi!"},
     }
+
+
+BUTTONS = [
+    {"title": "Track my order", "payload": "where is my order"},
+    {"title": "Talk to a person", "payload": "I'd like to talk to a person"},
+]
+
+
+def whatsapp_with(message: dict) -> dict:
+    """The WHATSAPP notification with its message replaced."""
+    value = {**WHATSAPP["entry"][0]["changes"][0]["value"], "messages": [message]}
+    change = {**WHATSAPP["entry"][0]["changes"][0], "value": value}
+    return {**WHATSAPP, "entry": [{**WHATSAPP["entry"][0], "changes": [change]}]}
+
+
+def sent_whatsapp(buttons: list[dict], text: str = "Pick one") -> list[dict]:
+    platform = FakePlatform(default={"messages": [{"id": "wamid.OUT"}]})
+    channel = make("meta", CONFIG, platform)
+    [wa] = channel.parse(post(WHATSAPP))
+    asyncio.run(channel.send(reply_to(wa, text, quick_replies=buttons)))
+    return platform.bodies()
+
+
+def test_whatsapp_up_to_three_short_buttons_are_reply_buttons() -> None:
+    [body] = sent_whatsapp(BUTTONS)
+    assert body == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "16505551234",
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {"text": "Pick one"},
+            "action": {
+                "buttons": [
+                    {"type": "reply", "reply": {"id": "where is my order", "title": "Track my order"}},
+                    {
+                        "type": "reply",
+                        "reply": {"id": "I'd like to talk to a person", "title": "Talk to a person"},
+                    },
+                ]
+            },
+        },
+    }
+
+
+def test_whatsapp_more_buttons_or_long_titles_become_a_list() -> None:
+    buttons = BUTTONS + [
+        {"title": "Start a return or exchange today", "payload": "start a return"},
+        {"title": "Payments", "payload": "payments"},
+    ]
+    [body] = sent_whatsapp(buttons)
+    assert body["interactive"] == {
+        "type": "list",
+        "body": {"text": "Pick one"},
+        "action": {
+            "button": "Options",
+            "sections": [
+                {
+                    "rows": [
+                        {"id": "where is my order", "title": "Track my order"},
+                        {"id": "I'd like to talk to a person", "title": "Talk to a person"},
+                        {
+                            "id": "start a return",
+                            "title": "Start a return or excha…",
+                            "description": "Start a return or exchange today",
+                        },
+                        {"id": "payments", "title": "Payments"},
+                    ]
+                }
+            ],
+        },
+    }
+    assert len(body["interactive"]["action"]["sections"][0]["rows"][2]["title"]) == 24
+    [long_title] = sent_whatsapp([{"title": "Talk to a person right now", "payload": "agent"}])
+    assert long_title["interactive"]["type"] == "list"  # one button, but its title is over 20
+
+
+def test_whatsapp_more_than_ten_buttons_become_numbered_text() -> None:
+    buttons = [{"title": f"Option {i}", "payload": f"option {i}"} for i in range(1, 12)]
+    [body] = sent_whatsapp(buttons)
+    assert body["type"] == "text"
+    assert body["text"]["body"].startswith("Pick one\n\nReply 1 for Option 1\nReply 2 for Option 2")
+
+
+def test_whatsapp_long_reply_splits_and_the_interactive_body_fits_1024() -> None:
+    text = "Our return policy explained in detail. " * 150  # ~5,900 characters
+    bodies = sent_whatsapp(BUTTONS, text)
+    assert [b["type"] for b in bodies][-1] == "interactive" and len(bodies) >= 2
+    assert all(len(b["text"]["body"]) <= 4096 for b in bodies[:-1])
+    assert len(bodies[-1]["interactive"]["body"]["text"]) <= 1024
+
+
+def test_whatsapp_button_and_list_replies_are_parsed_as_their_ids() -> None:
+    channel = make("meta", CONFIG)
+    # "Reply button" and "List message" replies as in the Cloud API webhook reference.
+    button = {
+        "context": {"from": "15550783881", "id": "wamid.OUT"},
+        "from": "16505551234",
+        "id": "wamid.BUTTON",
+        "timestamp": "1750000000",
+        "type": "interactive",
+        "interactive": {
+            "type": "button_reply",
+            "button_reply": {"id": "where is my order", "title": "Track my order"},
+        },
+    }
+    listed = {
+        **button,
+        "id": "wamid.LIST",
+        "interactive": {
+            "type": "list_reply",
+            "list_reply": {"id": "start a return", "title": "Start a return or exchan…", "description": "x"},
+        },
+    }
+    [pressed] = channel.parse(post(whatsapp_with(button)))
+    [chosen] = channel.parse(post(whatsapp_with(listed)))
+    assert (pressed.text, pressed.message_id, pressed.user_id) == (
+        "where is my order",
+        "wamid.BUTTON",
+        "wa:16505551234",
+    )
+    assert chosen.text == "start a return"
+    template = {**button, "id": "wamid.T", "type": "button", "button": {"payload": "yes", "text": "Yes"}}
+    assert channel.parse(post(whatsapp_with(template)))[0].text == "yes"
+    unknown = {**button, "interactive": {"type": "nfm_reply", "nfm_reply": {"response_json": "{}"}}}
+    assert channel.parse(post(whatsapp_with(unknown))) == []
+
+
+def test_messenger_quick_replies_are_sent_and_their_payload_parsed() -> None:
+    platform = FakePlatform(default={"recipient_id": "USER-PSID", "message_id": "m"})
+    channel = make("meta", CONFIG, platform)
+    [fb] = channel.parse(post(MESSENGER))
+    buttons = BUTTONS + [{"title": "Start a return or exchange today", "payload": "start a return"}]
+    asyncio.run(channel.send(reply_to(fb, "Pick one", quick_replies=buttons)))
+    assert platform.bodies() == [
+        {
+            "recipient": {"id": "USER-PSID"},
+            "messaging_type": "RESPONSE",
+            "message": {
+                "text": "Pick one",
+                "quick_replies": [
+                    {"content_type": "text", "title": "Track my order", "payload": "where is my order"},
+                    {
+                        "content_type": "text",
+                        "title": "Talk to a person",
+                        "payload": "I'd like to talk to a person",
+                    },
+                    {"content_type": "text", "title": "Start a return or e…", "payload": "start a return"},
+                ],
+            },
+        }
+    ]
+    # The `messages` event of a tapped quick reply: the title as text, the payload beside it.
+    tapped = {
+        **MESSENGER,
+        "entry": [
+            {
+                **MESSENGER["entry"][0],
+                "messaging": [
+                    {
+                        **MESSENGER["entry"][0]["messaging"][0],
+                        "message": {
+                            "mid": "m_tapped",
+                            "text": "Talk to a person",
+                            "quick_reply": {"payload": "I'd like to talk to a person"},
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    [message] = channel.parse(post(tapped))
+    assert message.text == "I'd like to talk to a person" and message.message_id == "m_tapped"
+
+
+def test_messenger_text_is_split_at_2000_characters() -> None:
+    platform = FakePlatform(default={"recipient_id": "USER-PSID", "message_id": "m"})
+    channel = make("meta", CONFIG, platform)
+    [fb] = channel.parse(post(MESSENGER))
+    text = "We ship worldwide. " * 150  # ~2,850 characters
+    asyncio.run(channel.send(reply_to(fb, text)))
+    texts = [b["message"]["text"] for b in platform.bodies()]
+    assert len(texts) == 2 and all(len(t) <= 2000 for t in texts)
+    assert " ".join(texts) == text.strip()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from urllib.parse import urlencode
 
 import pytest
 
 from server.channels.base import SignatureError, hmac_hex
 from server.channels.delivery import SendError
+from server.errors import BadRequest
 from tests.channels.helpers import NOW, FakePlatform, make, post, reply_to
 
 # Slack's "Verifying requests" walk-through: this secret, timestamp and body give this signature.
@@ -139,3 +142,109 @@ def test_real_clock_window() -> None:
     channel = make("slack", CONFIG, clock=time.time)
     now = str(int(time.time()))
     channel.verify(post(DOC_BODY, signed(DOC_BODY, timestamp=now)))
+
+
+BUTTONS = [
+    {"title": "Track my order", "payload": "where is my order"},
+    {"title": "Talk to a person", "payload": "I'd like to talk to a person"},
+]
+# A `block_actions` interactivity payload (Slack's reference shape, trimmed) for a click on our
+# second button in a DM.
+CLICK = {
+    "type": "block_actions",
+    "user": {"id": "U2147483697", "username": "ada", "team_id": "T061EG9R6"},
+    "api_app_id": "A0PNCHHK2",
+    "token": "one-long-verification-token",
+    "container": {
+        "type": "message",
+        "message_ts": "1355517524.000006",
+        "channel_id": "D024BE91L",
+        "is_ephemeral": False,
+    },
+    "trigger_id": "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3",
+    "team": {"id": "T061EG9R6", "domain": "example"},
+    "channel": {"id": "D024BE91L", "name": "directmessage"},
+    "message": {"type": "message", "ts": "1355517524.000006", "text": "Pick one", "bot_id": "B1"},
+    "response_url": "https://hooks.slack.com/actions/T061EG9R6/1/abc",
+    "actions": [
+        {
+            "action_id": "frontdesk_qr_2",
+            "block_id": "frontdesk_quick_replies_1",
+            "text": {"type": "plain_text", "text": "Talk to a person"},
+            "value": "I'd like to talk to a person",
+            "type": "button",
+            "action_ts": "1355517530.000007",
+        }
+    ],
+}
+
+
+def form(payload: dict) -> tuple[str, dict[str, str]]:
+    body = urlencode({"payload": json.dumps(payload)})
+    return body, {**signed(body), "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_button_click_is_a_signed_form_post_parsed_as_the_customer_saying_the_value() -> None:
+    channel = make("slack", CONFIG)
+    body, headers = form(CLICK)
+    request = post(body, headers)
+    channel.verify(request)  # the same signing secret covers interactivity requests
+    assert channel.handshake(request) is None
+    [message] = channel.parse(request)
+    [event_message] = channel.parse(post(EVENT))
+    assert message.user_id == event_message.user_id == "D024BE91L/U2147483697"  # one conversation
+    assert message.text == "I'd like to talk to a person"
+    assert message.message_id == "D024BE91L:click:1355517530.000007"
+    assert message.address == {"channel": "D024BE91L", "thread_ts": "1355517524.000006"}
+    assert channel.ack(request).body == ""
+    other_app = {**CLICK, "actions": [{**CLICK["actions"][0], "action_id": "approve"}]}
+    assert channel.parse(post(*form(other_app))) == []
+    assert channel.parse(post(*form({**CLICK, "type": "view_submission"}))) == []
+    with pytest.raises(BadRequest):
+        channel.parse(post("payload=not-json", {"Content-Type": "application/x-www-form-urlencoded"}))
+
+
+def test_quick_replies_become_block_kit_buttons_under_a_section() -> None:
+    platform = FakePlatform(default={"ok": True, "ts": "1.2"})
+    channel = make("slack", CONFIG, platform)
+    [message] = channel.parse(post(EVENT))
+    asyncio.run(channel.send(reply_to(message, "Pick one", quick_replies=BUTTONS)))
+    assert platform.bodies() == [
+        {
+            "channel": "D024BE91L",
+            "text": "Pick one",
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": "Pick one"}},
+                {
+                    "type": "actions",
+                    "block_id": "frontdesk_quick_replies_1",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "Track my order"},
+                            "value": "where is my order",
+                            "action_id": "frontdesk_qr_1",
+                        },
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "Talk to a person"},
+                            "value": "I'd like to talk to a person",
+                            "action_id": "frontdesk_qr_2",
+                        },
+                    ],
+                },
+            ],
+        }
+    ]
+
+
+def test_long_reply_is_split_and_the_buttoned_part_fits_a_section() -> None:
+    platform = FakePlatform(default={"ok": True, "ts": "1.2"})
+    channel = make("slack", CONFIG, platform)
+    [message] = channel.parse(post(EVENT))
+    text = "\n\n".join(["A paragraph about returns. " * 40] * 5)  # ~5,400 characters
+    asyncio.run(channel.send(reply_to(message, text, quick_replies=BUTTONS)))
+    bodies = platform.bodies()
+    assert len(bodies) >= 2 and all(len(b["text"]) <= 4000 for b in bodies)
+    assert all("blocks" not in b for b in bodies[:-1])
+    assert len(bodies[-1]["blocks"][0]["text"]["text"]) <= 3000

@@ -225,3 +225,51 @@ def test_wechat_passive_reply_in_time_and_customer_service_api_when_late(
         send.url.path == "/cgi-bin/message/custom/send" and send.url.params["access_token"] == "AT"
     )
     assert "business days" in json.loads(send.content)["text"]["content"]
+
+
+ORDER_QUESTION = "What's the status of my order NW-123456?"  # the demo's order_status_lookup rule
+TALK = "I'd like to talk to a person"  # the payload of its "Talk to a person" quick reply
+
+
+def test_rule_quick_replies_reach_telegram_as_buttons_and_a_press_is_the_payload(
+    client: TestClient, demo_services, platform: FakePlatform
+) -> None:  # type: ignore[no-untyped-def]
+    path = channel(demo_services, "telegram", bot_token="42:TOKEN", secret_token="qr-token")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "qr-token"}
+    user = int(uuid.uuid4().int % 10**9)
+    client.post(path, json=update(user, 710001, ORDER_QUESTION), headers=headers)
+    customer, reply = stored(demo_services, "telegram", str(user))
+    assert reply.trace["quick_replies"] == [{"title": "Talk to a person", "payload": TALK}]
+    sent = [json.loads(r.content) for r in platform.requests]
+    assert all("reply_markup" not in s for s in sent[:-1])
+    assert sent[-1]["reply_markup"] == {
+        "inline_keyboard": [[{"text": "Talk to a person", "callback_data": TALK}]]
+    }
+    press = {
+        "update_id": 710002,
+        "callback_query": {
+            "id": "cbq-710002",
+            "from": {"id": user, "is_bot": False, "first_name": "Ada"},
+            "message": {"message_id": 9, "date": int(time.time()), "chat": {"id": user, "type": "private"}},
+            "chat_instance": "-1",
+            "data": TALK,
+        },
+    }
+    answer = client.post(path, json=press, headers=headers)
+    assert answer.json() == {"method": "answerCallbackQuery", "callback_query_id": "cbq-710002"}
+    pressed = stored(demo_services, "telegram", str(user))[2]
+    assert (pressed.role, pressed.text, pressed.client_id) == ("customer", TALK, "710002")
+
+
+def test_wechat_lists_quick_replies_as_numbers_and_an_answer_1_is_the_payload(
+    client: TestClient, demo_services, platform: FakePlatform
+) -> None:  # type: ignore[no-untyped-def]
+    path = channel(
+        demo_services, "wechat", token="wxtoken", appid="wxappid", appsecret="sec", passive_seconds="60"
+    )
+    openid = f"o{uuid.uuid4().hex[:10]}"
+    answer = wechat_post(client, path, openid, "910001", ORDER_QUESTION)
+    assert "Reply 1 for Talk to a person" in answer.text
+    wechat_post(client, path, openid, "910002", "1")
+    chosen = stored(demo_services, "wechat", openid)[2]
+    assert (chosen.role, chosen.text) == ("customer", TALK)

@@ -184,3 +184,33 @@ def test_customer_service_send_fetches_and_refreshes_the_access_token() -> None:
         "msgtype": "text",
         "text": {"content": "稍后回复"},
     }
+
+
+def test_long_reply_is_split_by_utf8_bytes_first_part_passive_rest_by_the_api() -> None:
+    platform = FakePlatform(
+        httpx.Response(200, json={"access_token": "AT", "expires_in": 7200}),
+        default={"errcode": 0, "errmsg": "ok"},
+    )
+    channel = make("wechat", CONFIG, platform)
+    [message] = channel.parse(post(TEXT, query=query()))
+    text = "退货政策：收到商品后三十天内可以申请退货，商品需保持完好。" * 60  # ~5,000 bytes a paragraph
+    reply = reply_to(message, text)
+    parts = channel.format(reply)
+    assert len(parts) == 3 and all(len(p.encode()) <= 2048 for p in parts)
+    assert "".join(parts) == text
+    fields = parse_xml(channel.passive(reply).body.encode())
+    assert fields["Content"] == parts[0]
+    asyncio.run(channel.send_claimed(reply, start=1))  # what the service does after a passive answer
+    assert [b["text"]["content"] for b in platform.bodies()] == parts[1:]
+
+
+def test_at_most_five_parts_and_quick_replies_as_numbered_lines_in_chinese() -> None:
+    channel = make("wechat", CONFIG)
+    [message] = channel.parse(post(TEXT, query=query()))
+    buttons = [{"title": "查询订单", "payload": "订单状态"}, {"title": "人工客服", "payload": "转人工"}]
+    text = "很长的回答。" * 2000  # ~36 KB: more than 5 messages' worth
+    parts = channel.format(reply_to(message, text, quick_replies=buttons))
+    assert len(parts) == 5 and all(len(p.encode()) <= 2048 for p in parts)
+    assert parts[-1].endswith("回复 1：查询订单\n回复 2：人工客服") and "…" in "".join(parts)
+    [short] = channel.format(reply_to(message, "请选择：", quick_replies=buttons))
+    assert short == "请选择：\n\n回复 1：查询订单\n回复 2：人工客服"

@@ -73,12 +73,11 @@ def open_deployment(folder: Path) -> Deployment:
     from server.channels.configs import add_channel
     from server.context import Services
     from server.ingest import ingest_paths
+    from server.ratelimit import RateLimitSettings
     from server.rules_io import import_rules
     from server.seed import create_bot
     from server.tables import Tenant, User
     from tests.fakes import HashEmbedder
-
-    from server.ratelimit import RateLimitSettings
 
     settings = make_settings(
         folder / "data", knowledge=KnowledgeSettings(reranker="none"), seed_demo=False,

@@ -104,7 +104,8 @@ def test_no_operation_answers_5xx_or_off_schema(
     @given(case=st.one_of(strategies), authenticated=st.booleans())
     def fuzz(case: Any, authenticated: bool) -> None:
         response = _request(fuzz_client, case, signed_in if authenticated else {})
-        assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
+        where = f"{case.method} {case.formatted_path}"
+        assert response.status_code < 500, f"{where}: {response.status_code} {response.text}"
         case.validate_response(response, checks=CHECKS)
 
     fuzz()

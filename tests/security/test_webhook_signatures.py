@@ -55,7 +55,8 @@ def line_headers(body: bytes) -> dict:
 
 
 def wechat_query(ts: str = TS, nonce: str = "n") -> dict:
-    return {"timestamp": ts, "nonce": nonce, "signature": sha1_signature(CHANNEL_SETTINGS["wechat"]["token"], ts, nonce)}
+    signature = sha1_signature(CHANNEL_SETTINGS["wechat"]["token"], ts, nonce)
+    return {"timestamp": ts, "nonce": nonce, "signature": signature}
 
 
 def test_the_genuine_signatures_pass() -> None:
@@ -142,7 +143,8 @@ def _aes_delivery(msg_signature: str | None = None, tamper: bool = False) -> Web
     signature = sha1_signature(config["token"], TS, "n", encrypted)
     if tamper:
         encrypted = ("A" if encrypted[0] != "A" else "B") + encrypted[1:]
-    query = {**wechat_query(), "encrypt_type": "aes", "msg_signature": signature if msg_signature is None else msg_signature}
+    sent = signature if msg_signature is None else msg_signature
+    query = {**wechat_query(), "encrypt_type": "aes", "msg_signature": sent}
     return post(f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>".encode(), query=query)
 
 

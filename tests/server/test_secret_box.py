@@ -15,6 +15,7 @@ from server.context import Services
 from server.secret_box import SecretBox, SecretsError, dev_key, is_sealed
 from server.settings import Settings
 from server.tables import Bot, ChannelConfig, Tenant
+from server.widget import set_identity_secret
 
 SECRET = "telegram-secret-token-value-1234567890"
 
@@ -66,8 +67,10 @@ def test_channel_secrets_are_encrypted_in_the_database(tmp_path, monkeypatch) ->
             tenant = Tenant(name="acme")
             session.add(tenant)
             session.flush()
-            session.add(Bot(tenant_id=tenant.id, slug="demo", name="Demo"))
+            bot = Bot(tenant_id=tenant.id, slug="demo", name="Demo")
+            session.add(bot)
             session.commit()
+            identity = set_identity_secret(session, svc.secrets, bot)
         add_channel(svc.engine, svc.secrets, "demo", "telegram", "tg", {"bot_token": "1:AA", "secret_token": SECRET})
         with Session(svc.engine) as session:
             stored = session.exec(select(ChannelConfig)).one().config
@@ -83,13 +86,17 @@ def test_channel_secrets_are_encrypted_in_the_database(tmp_path, monkeypatch) ->
     monkeypatch.setenv("FRONTDESK_OLD_SECRET_KEYS", json.dumps(["s" * 40]))
     result = CliRunner().invoke(app, ["secrets", "rotate"])
     assert result.exit_code == 0, result.output
-    assert "1 channel" in result.output
+    assert "1 channel" in result.output and "1 widget identity secret" in result.output
     svc = _services(tmp_path, secret_key="t" * 40)
     try:
         with Session(svc.engine) as session:
             stored = session.exec(select(ChannelConfig)).one().config
+            sealed_identity = session.exec(select(Bot)).one().identity_secret
         assert SecretBox("t" * 40).open(stored)["secret_token"] == SECRET
+        assert SecretBox("t" * 40).open(sealed_identity or {})["secret"] == identity
         with pytest.raises(SecretsError):
             SecretBox("s" * 40).open(stored)
+        with pytest.raises(SecretsError):
+            SecretBox("s" * 40).open(sealed_identity or {})
     finally:
         svc.close()
