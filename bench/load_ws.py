@@ -14,7 +14,7 @@ extractive run of the same invocation. Rate limits are off for the run (every cl
 max_concurrent_turns and max_queued_turns are raised so the bench measures throughput, not refusals
 (the busy path has its own test).
 
-    .venv/bin/python bench/load_ws.py                          # both backends, 1/2/4 workers, ~15 min
+    .venv/bin/python bench/load_ws.py                          # both backends, 1/2/4 workers, ~45 min here
     .venv/bin/python bench/load_ws.py --backends extractive --workers 1 --idle 500 --duration 20
 """
 

@@ -52,6 +52,8 @@ class ChatService:
         """Validate a customer's text: a non-empty string within the size limit."""
         if not isinstance(text, str) or not text.strip():
             raise BadRequest("text must be a non-empty string")
+        if "\x00" in text:  # PostgreSQL cannot store it: refuse it here rather than fail the turn
+            raise BadRequest("text must not contain NUL characters")
         limit = self.services.settings.max_message_chars
         if len(text) > limit:
             raise BadRequest(f"text is longer than {limit} characters", code="too_long")

@@ -85,7 +85,7 @@ class _State:
         if len(self.files) >= self.max_files:
             raise BadRequest(f"at most {self.max_files} files per upload", code="too_many_files")
         name = Path(filename.decode("utf-8", "replace").replace("\\", "/")).name or "upload"
-        self.current = UploadedFile(name, self.folder / f"{len(self.files)}{Path(name).suffix}")
+        self.current = UploadedFile(name, self.folder / str(len(self.files)))  # the sent name never reaches the disk
         self.files.append(self.current)
         self.handle = self.current.path.open("wb")
         self.handles.append(self.handle)

@@ -131,18 +131,27 @@ class ChatSocket:
             self.cancel.set()
             await asyncio.gather(self.turn, return_exceptions=True)
 
+    async def receive_frame(self) -> str | None:
+        """The next text frame; a binary frame is answered with an error frame and gives None."""
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        if message.get("text") is None:
+            await self.error("bad_frame", "send JSON text frames, not binary ones")
+            return None
+        return message["text"]
+
     async def read_frames(self) -> None:
         """Parse and dispatch frames; a message runs as a task so the socket keeps listening."""
         while True:
-            raw = await self.ws.receive_text()
+            raw = await self.receive_frame()
+            if raw is None:
+                continue
             if len(raw.encode()) > MAX_FRAME_BYTES:
                 await self.error("too_long", f"frame larger than {MAX_FRAME_BYTES} bytes")
                 continue
-            try:
-                frame = FRAMES.validate_python(json.loads(raw))
-            except json.JSONDecodeError:
-                await self.error("bad_json", "frame is not valid JSON")
-                continue
+            try:  # pydantic's JSON parser bounds nesting and refuses unpaired surrogates
+                frame = FRAMES.validate_json(raw)
             except ValidationError as exc:
                 await self.error(*_describe(exc, raw))
                 continue
@@ -293,6 +302,8 @@ class ChatSocket:
 
 def _describe(exc: ValidationError, raw: str) -> tuple[str, str, str | None]:
     """An error code and message for an invalid frame."""
+    if exc.errors()[0]["type"] == "json_invalid":
+        return "bad_json", "frame is not valid JSON", None
     try:
         data = json.loads(raw)
     except ValueError:

@@ -10,9 +10,11 @@ already accepted when an earlier try failed; quick replies ride on the last part
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -136,8 +138,35 @@ class Progress:
     sent: int = 0
 
 
+def _guarded(parse: Callable[[Any, WebhookRequest], list[InboundMessage]]) -> Callable[..., list[InboundMessage]]:
+    """Wrap a channel's parse: a payload of an unexpected shape is a 400 `bad_payload`, never a 500."""
+
+    @functools.wraps(parse)
+    def guarded(self: Any, request: WebhookRequest) -> list[InboundMessage]:
+        try:
+            messages = parse(self, request)
+        except FrontdeskError:
+            raise
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            raise BadRequest(f"unexpected {self.kind} payload ({type(exc).__name__})", code="bad_payload") from None
+        for m in messages:
+            if not all(isinstance(v, str) for v in (m.user_id, m.message_id, m.text)):
+                raise BadRequest(f"unexpected {self.kind} payload: ids and text must be strings", code="bad_payload")
+            if m.locale is not None and not isinstance(m.locale, str):
+                m.locale = None
+        return messages
+
+    return guarded
+
+
 class BaseChannel:
     """Shared plumbing: config checks, the HTTP client, retries, splitting and buttons."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every platform's parse (built-in or plugin) is guarded the same way."""
+        super().__init_subclass__(**kwargs)
+        if "parse" in cls.__dict__:
+            cls.parse = _guarded(cls.__dict__["parse"])  # type: ignore[method-assign]
 
     kind: ClassVar[str] = ""
     required: ClassVar[tuple[str, ...]] = ()
@@ -240,7 +269,7 @@ class BaseChannel:
             sent = float(timestamp)
         except ValueError:
             raise SignatureError("missing or malformed timestamp") from None
-        if abs(self.clock() - sent) > window:
+        if not math.isfinite(sent) or abs(self.clock() - sent) > window:  # "nan" parses as a float
             raise SignatureError("timestamp outside the replay window")
 
     def measure(self, text: str) -> int:

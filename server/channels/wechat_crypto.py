@@ -76,7 +76,7 @@ class WeChatCrypto:
     def check(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> None:
         """Raise SignatureError unless msg_signature signs the encrypted text."""
         expected = sha1_signature(self.token, timestamp, nonce, encrypted)
-        if not hmac.compare_digest(expected, msg_signature):
+        if not hmac.compare_digest(expected.encode(), msg_signature.encode()):  # str: ASCII only, else TypeError
             raise SignatureError("bad msg_signature")
 
     def envelope(self, xml: str, nonce: str, timestamp: str | None = None) -> str:

@@ -30,9 +30,9 @@ def request(history: list[Turn] | None = None) -> GenerationRequest:
 
 
 def test_passages_are_numbered_with_their_source() -> None:
-    assert (
-        format_passages(request())
-        == "[1] Shipping - Standard:\nShips in 5 days.\n\n[2] Payment:\nWe take PayPal."
+    assert format_passages(request()) == (
+        '<passages>\n<passage n="1">\n[1] Shipping - Standard:\nShips in 5 days.\n</passage>\n'
+        '<passage n="2">\n[2] Payment:\nWe take PayPal.\n</passage>\n</passages>'
     )
 
 
