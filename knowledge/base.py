@@ -102,9 +102,18 @@ class KnowledgeBase:
     def upsert(self, document_id: str, records: list[ChunkRecord]) -> None:
         """Replace a document's chunks in the index (add when new) and persist."""
         vectors = self.embedder.encode([self._embedding_text(r) for r in records])
+        before = [c for c in self.store.chunks.values() if c.document_id == document_id]
+        before_vectors = self.store.vectors_for([c.id for c in before])
         self.store.remove_document(document_id)
         self.store.add(records, vectors)
-        self._after_write()
+        try:
+            self._after_write()
+        except Exception:  # not saved (disk full): memory goes back to what the disk holds
+            self.store.remove_document(document_id)
+            if before:
+                self.store.add(before, before_vectors)
+            self.keywords.rebuild(list(self.store.chunks.values()))
+            raise
 
     def remove(self, document_id: str) -> int:
         """Remove a document from the index; returns the number of chunks dropped."""

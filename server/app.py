@@ -24,6 +24,9 @@ from server.api import channels, handoff, messages, pages, privacy, ws
 from server.api.channels import MAX_BODY_BYTES as WEBHOOK_CAP
 from server.api.documents import router as documents_router
 from server.api.feedback import router as feedback_router
+from server.api.hours import router as hours_router
+from server.api.presence import router as presence_router
+from server.api.voice import router as voice_router
 from server.api.widget import router as widget_router
 from server.chat import ChatService
 from server.context import Services
@@ -97,7 +100,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 result.bot_slug, result.admin_email, result.admin_password,
             )
         install_log_redaction()
-        purger = asyncio.create_task(retention_loop(app.state.services.engine))
+        live = app.state.services
+        purger = asyncio.create_task(retention_loop(live.engine, data_dir=live.settings.data_dir))
         app.state.ingest = IngestQueue(app.state.services.runtimes)
         app.state.ingest.start()
         restore_sigterm = app.state.drain.install(asyncio.get_running_loop())
@@ -124,6 +128,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(DrainMiddleware, drain=app.state.drain)
     app.include_router(messages.router)
     app.include_router(handoff.router)
+    app.include_router(hours_router)
+    app.include_router(presence_router)
+    app.include_router(voice_router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.include_router(admin_router)

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from bot import handoff
 from bot.types import BotReply, ConversationState, Trace
 from server import store
+from server.admission import Admission, Busy, record_busy
 from server.context import Services
 from server.errors import BadRequest, FrontdeskError
 from server.privacy import text_to_store
@@ -47,6 +48,8 @@ class ChatService:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.limiter = anyio.CapacityLimiter(services.settings.max_concurrent_turns)
+        limits = services.settings.rate_limits
+        self.admission = Admission(self.limiter, limits.max_queued_turns, limits.busy_retry_after_seconds)
 
     def check_text(self, text: object) -> str:
         """Validate a customer's text: a non-empty string within the size limit."""
@@ -89,6 +92,9 @@ class ChatService:
         cancel = cancel or threading.Event()
         try:
             reply = await self._answer(bot.slug, text, past, conversation, send_chunk, send_reset, cancel, state)
+        except Busy as exc:  # the wait queue is full: the message stays stored with that outcome
+            record_busy(engine, received.message, exc)
+            raise
         except Exception as exc:
             log.exception("turn failed for conversation %s", conversation.id)
             with Session(engine, expire_on_commit=False) as session:
@@ -135,7 +141,7 @@ class ChatService:
             elif send_chunk:
                 await send_chunk(str(item))
 
-        job = asyncio.ensure_future(anyio.to_thread.run_sync(work, limiter=self.limiter))
+        job = self.admission.start(anyio.to_thread.run_sync, work, limiter=self.limiter)
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())

@@ -458,7 +458,7 @@ def privacy_delete(
     if not yes and not typer.confirm(f"delete all data of customer {customer!r} with bot {bot!r}?"):
         fail("nothing deleted")
     with services() as svc:
-        deleted = delete_customer(svc.engine, bot, customer)
+        deleted = delete_customer(svc.engine, bot, customer, svc.settings.data_dir)
     typer.echo(
         f"deleted {deleted.conversations} conversation(s), {deleted.messages} message(s), "
         f"{deleted.feedback} feedback row(s)"

@@ -8,6 +8,7 @@ version is queued or processing, and after one fails, search keeps using the old
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import shutil
@@ -228,7 +229,12 @@ def run_ingest(
         if row is None or row.sha256 != digest:
             return IngestResult(name, False, document_id, error=f"{name}: replaced or deleted while it was read",
                                 slug=ready.slug, status="superseded")
-        kb.upsert(row.id, records)
+        try:
+            kb.upsert(row.id, records)
+        except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
+            log.exception("saving the index of %s failed", slug)
+            session.rollback()
+            return fail(registry, ready, digest, f"{name}: could not save the index: {storage_error(exc)}")
         row.title, row.media_type, row.url, row.updated_at = document.title, document.media_type, url, utcnow()
         row.text = "\n\n".join(texts)
         row.status, row.error, row.progress = "ready", None, 100
@@ -245,6 +251,13 @@ def run_ingest(
     if on_progress:
         on_progress(100)
     return IngestResult(name, True, document_id, len(records), slug=ready.slug, status="ready")
+
+
+def storage_error(exc: BaseException) -> str:
+    """A short reason for a failed write: 'disk full (no space left on device)' for ENOSPC."""
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc):
+        return "disk full (no space left on device)"
+    return getattr(exc, "strerror", None) or str(exc)[:200]
 
 
 def fail(registry: RuntimeRegistry, ready: IngestResult, digest: str, reason: str) -> IngestResult:

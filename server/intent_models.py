@@ -150,7 +150,7 @@ def _held_out_metrics(
     for n, (train_idx, test_idx) in enumerate(splits):
         step = (high - low) / len(splits)
         message = f"evaluating on held-out examples ({n + 1}/{len(splits)})"
-        model = _classifier(embedder)
+        model = _classifier(embedder, "frozen")
         _fit(model, texts[train_idx].tolist(), labels[train_idx].tolist(),
              lambda f, s=low + n * step, w=step, m=message: progress(m, s + f * w))
         gold += labels[test_idx].tolist()
@@ -158,20 +158,26 @@ def _held_out_metrics(
     return {**evaluate(gold, predicted), **build_report(gold, predicted)}, model
 
 
-def _classifier(embedder: Any) -> IntentClassifier:
-    """A new classifier with DEFAULT_METHOD (when this IntentClassifier takes a method)."""
+def _classifier(embedder: Any, method: str | None = None) -> IntentClassifier:
+    """A new classifier with `method` (default DEFAULT_METHOD), when this IntentClassifier takes a method."""
     if "method" in inspect.signature(IntentClassifier).parameters:
-        return IntentClassifier(embedder, method=DEFAULT_METHOD)  # type: ignore[call-arg]
+        return IntentClassifier(embedder, method=method or DEFAULT_METHOD)  # type: ignore[call-arg]
     return IntentClassifier(embedder)
 
 
-def _fine_tunes(embedder: Any) -> bool:
+def _method(registry: RuntimeRegistry) -> str:
+    """The configured intent method (FRONTDESK_INTENT_METHOD); 'auto' means DEFAULT_METHOD."""
+    configured = getattr(registry.settings, "intent_method", "auto")
+    return DEFAULT_METHOD if configured == "auto" else configured
+
+
+def _fine_tunes(embedder: Any, method: str) -> bool:
     """Whether each fit will fine-tune the encoder (minutes each on a CPU, not seconds)."""
     try:
         from bot.intents.classifier import can_finetune
     except ImportError:
         return False
-    return DEFAULT_METHOD != "frozen" and bool(can_finetune(embedder))
+    return method != "frozen" and bool(can_finetune(embedder))
 
 
 def train_version(
@@ -203,8 +209,9 @@ def train_version(
     if len(intents) < 2:
         raise BadRequest(f"bot {slug!r} needs examples of at least two intents to train (has {len(intents)})")
     embedder = _MemoEmbedder(registry.embedder())
-    if _fine_tunes(embedder):
-        model, method, metrics = _train_finetuned(embedder, data, report, evaluate_first)
+    configured = _method(registry)
+    if _fine_tunes(embedder, configured):
+        model, method, metrics = _train_finetuned(embedder, data, report, evaluate_first, configured)
     else:
         model, method, metrics = _train_frozen(embedder, data, report, evaluate_first)
     row = _save_version(registry, bot, model, data, method, metrics, time.perf_counter() - started)
@@ -217,11 +224,11 @@ def train_version(
 
 
 def _train_finetuned(
-    embedder: _MemoEmbedder, data: Examples, report: Progress, evaluate_first: bool
+    embedder: _MemoEmbedder, data: Examples, report: Progress, evaluate_first: bool, method: str
 ) -> tuple[IntentClassifier, str, dict[str, Any] | None]:
     """One fit: the fine-tune's own calibration run (trained without 20 % of each intent's examples)
     is the held-out evaluation, so no extra fine-tunes are spent on scoring."""
-    model = _classifier(embedder)
+    model = _classifier(embedder, method)
     _fit(model, data.texts, data.labels, lambda f: report("training the model", f))
     held = getattr(model, "held_out", None)
     if not evaluate_first:
@@ -241,7 +248,7 @@ def _train_frozen(
     method, splits = plan_evaluation(data.labels) if evaluate_first else ("not evaluated", [])
     final_start = EMBED_SHARE + (1 - EMBED_SHARE) * len(splits) / (len(splits) + 1)
     metrics = _held_out_metrics(embedder, data, splits, report, (EMBED_SHARE, final_start))[0] if splits else None
-    model = _classifier(embedder)
+    model = _classifier(embedder, "frozen")
     _fit(model, data.texts, data.labels, lambda f: report("training the model", final_start + f * (1 - final_start)))
     return model, method, metrics
 

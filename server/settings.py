@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     seed_demo: bool = True
     max_message_chars: int = Field(default=4000, ge=1, le=100_000)
     max_concurrent_turns: int = Field(default=8, ge=1, le=1024)
+    intent_method: Literal["auto", "finetune", "frozen"] = Field(
+        default="auto",
+        description="Intent training: auto fine-tunes MiniLM (minutes on a CPU); frozen fits only the head (seconds).",
+    )
     max_upload_mb: float = Field(default=50, gt=0, description="Largest file one upload may carry.")
     max_upload_files: int = Field(default=20, ge=1, le=1000, description="Most files per upload.")
     log_level: str = "INFO"

@@ -61,8 +61,8 @@ def put_hours(
     body: dict[str, Any] = Body(..., description="timezone, weekly, holidays, offline_message, require_agent_online"),  # noqa: B008
 ) -> HoursOut:
     """Replace the bot's business hours (checked first: a mistake changes nothing)."""
+    row = owned_bot(session, user, bot)  # first: another tenant's bot is a 404 for every role
     require_manager(user, "change business hours")
-    row = owned_bot(session, user, bot)
     try:
         hours = parse_hours(body)
     except ConfigError as exc:
@@ -77,8 +77,8 @@ def put_hours(
 @router.delete("/{bot}/hours")
 def delete_hours(bot: str, user: CurrentUser, session: SessionDep, services: ServicesDep) -> HoursOut:
     """Remove the bot's business hours: always open, handoffs say the usual notice."""
+    row = owned_bot(session, user, bot)  # first: another tenant's bot is a 404 for every role
     require_manager(user, "change business hours")
-    row = owned_bot(session, user, bot)
     row.hours = None
     session.add(row)
     session.commit()

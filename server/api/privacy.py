@@ -53,7 +53,9 @@ async def delete_customer(
     """Delete one customer's conversations, messages and feedback with this bot."""
     owned_bot(session, user, bot_slug)  # first: another tenant's bot is a 404 for every role
     require_manager(user, "delete customer data")
-    deleted = await run_in_threadpool(privacy.delete_customer, services.engine, bot_slug, customer)
+    deleted = await run_in_threadpool(
+        privacy.delete_customer, services.engine, bot_slug, customer, services.settings.data_dir
+    )
     audit.record(session, user, "privacy.delete", f"{bot_slug}/{customer}", deleted.__dict__, request=request)
     return DeletedOut(**deleted.__dict__)
 

@@ -12,7 +12,8 @@ from bot.intents import companion
 from bot.intents.classifier import IntentClassifier
 from tests.fakes import HashEmbedder
 
-TEXTS = ["我要退款", "怎么退钱", "申请退款", "退款多久到账", "查询订单", "我的订单在哪里", "帮我查一下物流", "包裹什么时候到"]
+TEXTS = ["我要退款", "怎么退钱", "申请退款", "退款多久到账",
+         "查询订单", "我的订单在哪里", "帮我查一下物流", "包裹什么时候到"]
 LABELS = ["refund"] * 4 + ["track"] * 4
 
 

@@ -57,7 +57,8 @@ async def reconnect_and_resend(base: str, conversation_id: str) -> tuple[dict, l
 
 
 def test_a_worker_killed_mid_reply_loses_nothing(tmp_path: Path) -> None:
-    env = {"FRONTDESK_GENERATION__BACKEND": "openai", "FRONTDESK_GENERATION__RETRIES": "0"}
+    env = {"FRONTDESK_GENERATION__BACKEND": "openai", "FRONTDESK_GENERATION__RETRIES": "0",
+           "FRONTDESK_INTENT_METHOD": "frozen"}  # intents are not under test: seed in seconds
     with serving(Behaviour(delay=0.2, max_words=30)) as llm:
         env["FRONTDESK_GENERATION__OPENAI_BASE_URL"] = llm
         with running_server(tmp_path, **env) as worker_a:

@@ -79,6 +79,7 @@ def test_sigterm_drains_the_sockets_and_exits_0(tmp_path: Path) -> None:
         "FRONTDESK_GENERATION__BACKEND": "openai",
         "FRONTDESK_GENERATION__RETRIES": "0",
         "FRONTDESK_RATE_LIMITS__DRAIN_SECONDS": str(DRAIN_SECONDS),
+        "FRONTDESK_INTENT_METHOD": "frozen",  # intents are not under test: seed in seconds
     }
     with serving(Behaviour(delay=0.1, max_words=30)) as llm:
         env["FRONTDESK_GENERATION__OPENAI_BASE_URL"] = llm

@@ -46,7 +46,8 @@ async def customer_hears_agent(worker_a: str, worker_b: str, auth: SessionAuth) 
 
 
 def test_agent_reply_reaches_a_socket_on_another_worker(tmp_path, postgres_db) -> None:  # type: ignore[no-untyped-def]
-    env = {"FRONTDESK_DATABASE_URL": postgres_db, "FRONTDESK_REDIS_URL": REDIS_URL}
+    env = {"FRONTDESK_DATABASE_URL": postgres_db, "FRONTDESK_REDIS_URL": REDIS_URL,
+           "FRONTDESK_INTENT_METHOD": "frozen"}  # intents are not under test: seed in seconds
     with running_server(tmp_path, **env) as worker_a:  # the first worker seeds the empty database
         found = re.search(r"Console login \(shown once\): (\S+) / (\S+)", server_log(tmp_path, worker_a))
         assert found, "the first worker did not print the demo login"

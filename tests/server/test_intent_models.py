@@ -186,3 +186,15 @@ def test_a_fine_tune_is_scored_by_its_own_calibration_run_without_extra_fits(dem
     held = sum(max(1, round(0.2 * len(rows))) for rows in (TRACK, REFUND, HOURS))
     assert row.metrics is not None and row.metrics["n"] == held + len(OOS)  # held-out rows and every oos row
     assert row.params["calibration"]["method"] == "held-out fine-tune"
+
+
+def test_the_intent_method_setting_trains_a_frozen_head_without_fine_tuning(demo_services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import server.intent_models as intent_models
+
+    monkeypatch.setattr(intent_models, "DEFAULT_METHOD", "auto")  # the product default would fine-tune MiniLM ...
+    monkeypatch.setattr(demo_services.settings, "intent_method", "frozen")  # ... FRONTDESK_INTENT_METHOD says no
+    slug = new_bot(demo_services)
+    train(demo_services.runtimes, slug, examples(track=TRACK, refund=REFUND, oos=OOS))
+    (row,) = list_models(demo_services.runtimes, slug)
+    assert row.method == "frozen" and row.params["encoder"] is None
+    assert "cross-validation" in row.params["evaluation"]

@@ -17,7 +17,8 @@ def conversation_with_recording(services, customer: str):  # type: ignore[no-unt
         bot = session.exec(select(Bot).where(Bot.slug == "demo")).one()
         conversation = store.start_conversation(session, bot, "web", customer)
         received = store.receive(session, conversation, voice_store.PLACEHOLDER, f"v-{uuid.uuid4().hex[:6]}")
-    name = voice_store.save(services.settings.data_dir, bot.id, conversation.id, received.message.id, b"OggS...", ".ogg")
+    data_dir = services.settings.data_dir
+    name = voice_store.save(data_dir, bot.id, conversation.id, received.message.id, b"OggS...", ".ogg")
     return conversation.id, voice_store.folder(services.settings.data_dir, bot.id, conversation.id) / name
 
 

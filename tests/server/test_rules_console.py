@@ -70,7 +70,10 @@ def test_create_edit_toggle_delete_and_the_bot_follows_at_once(client, auth, dem
         ("{not json", "does not parse"),
         ({"when": {"regex": "(oops"}, "then": [{"reply": "x"}]}, "bad regex"),
         ({"when": {"keywords": ["a"]}, "then": [{"reply": "{{ broken "}]}, "bad template in reply"),
-        ({"when": {"keywords": ["a"]}, "then": [{"http": {"method": "FETCH", "url": "https://x.example"}}]}, "http.method must be one of"),
+        (
+            {"when": {"keywords": ["a"]}, "then": [{"http": {"method": "FETCH", "url": "https://x.example"}}]},
+            "http.method must be one of",
+        ),
         ({"name": "x", "when": {"keywords": ["a"]}, "then": [{"reply": "x"}]}, "set name in the fields"),
         ({"when": {"colour": "red"}, "then": [{"reply": "x"}]}, "unknown condition(s) [&#39;colour&#39;]"),
     ],

@@ -158,7 +158,7 @@ def test_config_is_public_and_holds_no_secret(client, demo_services) -> None:
     body = response.json()
     assert body["color"] == "#aa3300" and body["position"] == "left" and body["greeting"] == "Hello!"
     assert body["uploads"] is True and body["identity"] is True
-    assert body["voice"] is False  # voice is not implemented yet: never offer the button
+    assert body["voice"] is True  # the bot turned voice on (the endpoint answers 503 voice_off without speech-to-text)
     assert secret not in response.text and "fernet" not in response.text and "allowed_origins" not in body
     assert response.headers["access-control-allow-origin"] == "https://any.example"
     unknown = client.get("/api/v1/widget/pk_nope/config")
