@@ -16,6 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from admin import TEMPLATES_DIR
 from admin.accounts import install_accounts
+from admin.actions_page import router as admin_actions_router
+from admin.channels_page import router as admin_channels_router
+from admin.hours_page import router as admin_hours_router
+from admin.inbox import router as admin_inbox_router
 from admin.intents import router as admin_intents_router
 from admin.routes import router as admin_router
 from admin.rules import router as admin_rules_router
@@ -137,6 +141,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_rules_router)
     app.include_router(admin_intents_router)
     app.include_router(admin_widget_router)
+    app.include_router(admin_inbox_router)
+    app.include_router(admin_hours_router)
+    app.include_router(admin_actions_router)
+    app.include_router(admin_channels_router)
     app.include_router(widget_router)
     app.include_router(channels.router)
     app.include_router(documents_router)

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from admin import api_keys, invites
 from admin.auth import current_user
 from server.app import create_app
+from server.channels.configs import add_channel
 from server.ingest import ingest_paths
 from server.settings import Settings
 from server.tables import Conversation, Intent, IntentExample, Message, ReplyRule, User
@@ -120,7 +121,10 @@ def objects(world, tmp_path: Path) -> Iterator[Objects]:  # type: ignore[no-unty
         owner = session.get(User, world.users["owner"].id)
         _, key = api_keys.create(session, owner, "a key", "viewer")
         _, invite = invites.create(session, owner, "invited@a.example", "viewer")
+    channel, _ = add_channel(services.engine, services.secrets, "shop", "telegram", "main",
+                             {"bot_token": "1:A", "secret_token": "tenant-a-secret-token"})
     yield Objects({
+        "channel_id": channel.id,
         "slug": "shop", "bot_slug": "shop", "bot": "shop", "doc_slug": "hours", "customer": "cust-a",
         "conversation_id": conversation.id, "message_id": message.id, "rule_id": rule.id, "example_id": example.id,
         "version": "1", "user_id": world.users["viewer"].id, "key_id": key.id, "invite_id": invite.id,
