@@ -260,6 +260,7 @@
       button.addEventListener("click", () => {
         if (!sendFrame({ type: "feedback", kind: "thumb", score, message_id: messageId })) return;
         box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+        ui.input.focus(); // the pressed button is disabled, then replaced: keep keyboard focus in the panel
       });
       box.append(button);
     }
@@ -316,7 +317,7 @@
       if (!score) return;
       const frame = { type: "feedback", kind: "csat", score };
       if (comment.value.trim()) frame.comment = comment.value.trim().slice(0, 1000);
-      if (sendFrame(frame)) submit.disabled = true;
+      if (sendFrame(frame)) { submit.disabled = true; ui.input.focus(); }
     });
     card.append(scale, comment, el("div", { class: "fd-csat-actions" }, null));
     card.lastChild.append(submit, skip);
