@@ -21,13 +21,9 @@ from sqlmodel import Session, select
 from server.app import create_app
 from server.tables import Bot
 from tests.e2e.conftest import free_port
+from tests.e2e.test_widget_browser import CHROMIUM, FLAGS
 from tests.security.conftest import Deployment
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
