@@ -57,6 +57,7 @@ def save_widget(
     launcher_label: Annotated[str, Form()] = "", allowed_origins: Annotated[str, Form()] = "",
     csat_on_resolve: Annotated[bool, Form()] = False, csat_on_close: Annotated[bool, Form()] = False,
     uploads: Annotated[bool, Form()] = False, voice: Annotated[bool, Form()] = False,
+    speak_replies: Annotated[str, Form()] = "",
 ) -> HTMLResponse | RedirectResponse:
     """Save the widget settings; a wrong field is shown beside the form."""
     bot = tenant_bot(session, user, slug)
@@ -66,6 +67,7 @@ def save_widget(
         "color": color, "logo_url": logo_url, "greeting": greeting, "position": position,
         "launcher_label": launcher_label.strip() or "Chat with us", "allowed_origins": origins,
         "csat_on_resolve": csat_on_resolve, "csat_on_close": csat_on_close, "uploads": uploads, "voice": voice,
+        "speak_replies": speak_replies or None,
     }
     try:
         settings = widget.parse_settings(values)

@@ -3,8 +3,9 @@
 Found: e-mail addresses, phone numbers (Google's libphonenumber via `phonenumbers`, tried for each
 configured region), payment card numbers (13-19 digits passing the Luhn check), Chinese resident ID
 numbers (18 characters with the ISO 7064 MOD 11-2 check digit), US social security numbers, IBANs
-(mod-97 check) and IP addresses. Postal addresses and names are not detected: no offline model for
-them ships in a package we could use (see docs/privacy.md).
+(mod-97 check), IP addresses, postal addresses (Chinese and English, by rules: bot/pii_rules.py)
+and people's names (by cues such as 我叫 / 收件人 / 先生 / "my name is" / Mr, and, when enabled, by
+spaCy's English NER model: bot/pii_ner.py). What is missed is listed in docs/privacy.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from bot import pii_ner, pii_rules
+
 DEFAULT_REGIONS = ("US", "CN", "GB")
 LABELS = {
     "email": "[EMAIL]",
@@ -25,9 +28,11 @@ LABELS = {
     "ssn": "[ID]",
     "iban": "[IBAN]",
     "ip": "[IP]",
+    "address": "[ADDRESS]",
+    "name": "[NAME]",
 }
 # when two finds overlap, the more specific kind wins (a card number also parses as a phone number)
-_PRECEDENCE = {"email": 0, "card": 1, "iban": 2, "cn_id": 3, "ssn": 4, "ip": 5, "phone": 6}
+_PRECEDENCE = {"email": 0, "card": 1, "iban": 2, "cn_id": 3, "ssn": 4, "ip": 5, "phone": 6, "address": 7, "name": 8}
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
@@ -109,6 +114,8 @@ def find_pii(text: str, regions: Iterable[str] = DEFAULT_REGIONS) -> list[PiiMat
     for region in regions:
         for m in phonenumbers.PhoneNumberMatcher(text, region):
             add("phone", m.start, m.end)
+    for kind, start, end in pii_rules.find_addresses(text) + pii_rules.find_names(text) + pii_ner.find_names(text):
+        add(kind, start, end)
     return _without_overlaps(found)
 
 

@@ -21,9 +21,11 @@ from admin.channels_page import router as admin_channels_router
 from admin.hours_page import router as admin_hours_router
 from admin.inbox import router as admin_inbox_router
 from admin.intents import router as admin_intents_router
+from admin.privacy_page import router as admin_privacy_router
 from admin.routes import router as admin_router
 from admin.rules import router as admin_rules_router
 from admin.widget import router as admin_widget_router
+from bot import pii_ner
 from server.api import channels, handoff, messages, pages, privacy, ws
 from server.api.channels import MAX_BODY_BYTES as WEBHOOK_CAP
 from server.api.documents import router as documents_router
@@ -42,6 +44,9 @@ from server.ratelimit import BodyCapMiddleware, RateLimiter, RateLimitMiddleware
 from server.seed import is_empty, seed_demo
 from server.settings import Settings
 from server.shutdown import Drain, DrainMiddleware
+from server.sweeper import settings_of as sweeper_settings
+from server.sweeper import sweep_loop
+from server.text_guard import NulGuardMiddleware
 from web import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -92,6 +97,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
+        if settings.pii_names_model:
+            pii_ner.enable()  # a clear ConfigError at start-up when the extra is not installed
         app.state.services = services or Services.open(settings)
         app.state.chat = ChatService(app.state.services)
         app.state.hub = make_hub(settings.redis_url)
@@ -106,6 +113,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         install_log_redaction()
         live = app.state.services
         purger = asyncio.create_task(retention_loop(live.engine, data_dir=live.settings.data_dir))
+        sweeping = sweeper_settings(live.settings)  # unanswered messages of dead turns get an outcome
+        sweeper = asyncio.create_task(sweep_loop(live.engine, sweeping)) if sweeping.enabled else None
         app.state.ingest = IngestQueue(app.state.services.runtimes)
         app.state.ingest.start()
         restore_sigterm = app.state.drain.install(asyncio.get_running_loop())
@@ -116,6 +125,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await app.state.limiter.aclose()
             app.state.ingest.stop()
             purger.cancel()
+            if sweeper is not None:
+                sweeper.cancel()
             await app.state.hub.stop()
             if owned:
                 app.state.services.close()
@@ -123,10 +134,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="Frontdesk", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    app.state.templates.env.add_extension("jinja2.ext.i18n")
+    # `_()` in templates; admin i18n swaps in the request's catalog (identity until then)
+    app.state.templates.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     install_accounts(app)  # sign-in, users, API keys, audit log; CSRF helpers for templates
     install_error_handlers(app)
     app.state.limiter = RateLimiter(settings.rate_limits, settings.redis_url)
     app.state.drain = Drain(settings.rate_limits.drain_seconds)
+    app.add_middleware(NulGuardMiddleware)  # innermost: bodies are capped before it reads them
     app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter)
     app.add_middleware(BodyCapMiddleware, json_cap=settings.rate_limits.max_json_body_bytes, webhook_cap=WEBHOOK_CAP)
     app.add_middleware(DrainMiddleware, drain=app.state.drain)
@@ -143,6 +158,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_widget_router)
     app.include_router(admin_inbox_router)
     app.include_router(admin_hours_router)
+    app.include_router(admin_privacy_router)
     app.include_router(admin_actions_router)
     app.include_router(admin_channels_router)
     app.include_router(widget_router)

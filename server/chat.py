@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import anyio
 from sqlalchemy import func, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from bot import handoff
@@ -18,13 +19,14 @@ from bot.types import BotReply, ConversationState, Trace
 from server import store
 from server.admission import Admission, Busy, record_busy
 from server.context import Services
-from server.errors import BadRequest, FrontdeskError
+from server.errors import BadRequest, FrontdeskError, Unavailable
 from server.privacy import text_to_store
 from server.tables import Bot, Conversation, Message
 
 log = logging.getLogger(__name__)
 SendChunk = Callable[[str], Awaitable[None]]
 RESTART = object()  # queued when the streamed pieces so far must be discarded
+UNAVAILABLE = "we could not save your message just now; please send it again"  # resending is idempotent per id
 
 
 @dataclass
@@ -76,19 +78,25 @@ class ChatService:
         """Persist the message, answer it (streaming pieces to send_chunk) and persist the reply."""
         text = self.check_text(text)
         engine = self.services.engine
-        with Session(engine, expire_on_commit=False) as session:
-            received = store.receive(session, conversation, text_to_store(session, bot, text), client_id)
-            status = store.reopen_if_resolved(session, conversation.id)
-            earlier = store.history(session, conversation.id, limit=21)
-            past = store.turns([m for m in earlier if m.id != received.message.id][-20:])
-            state = load_state(session, conversation.id)
+        try:
+            with Session(engine, expire_on_commit=False) as session:
+                received = store.receive(session, conversation, text_to_store(session, bot, text), client_id)
+                status = store.reopen_if_resolved(session, conversation.id)
+                earlier = store.history(session, conversation.id, limit=21)
+                past = store.turns([m for m in earlier if m.id != received.message.id][-20:])
+                state = load_state(session, conversation.id)
+        except OperationalError as exc:  # the database is down: never claim the message is saved
+            log.warning("database unavailable while receiving a message: %s", exc)
+            raise Unavailable(UNAVAILABLE) from exc
         before = copy.deepcopy(state)
         if on_received:
             await on_received(received.message)
         if received.duplicate and received.reply is not None:
             return TurnOutcome(received.message, received.reply, True, status)
-        if not handoff.bot_answers(status):
-            return TurnOutcome(received.message, None, received.duplicate, status)  # a person answers
+        if not handoff.bot_answers(status):  # a person answers
+            with Session(engine, expire_on_commit=False) as session:
+                store.mark_held(session, received.message)
+            return TurnOutcome(received.message, None, received.duplicate, status)
         cancel = cancel or threading.Event()
         try:
             reply = await self._answer(bot.slug, text, past, conversation, send_chunk, send_reset, cancel, state)

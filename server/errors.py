@@ -41,3 +41,10 @@ class Conflict(FrontdeskError):
 
     code = "conflict"
     status = 409
+
+
+class Unavailable(FrontdeskError):
+    """A backing service (the database) cannot be reached; the caller may try again."""
+
+    code = "unavailable"
+    status = 503

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=50, gt=0, description="Largest file one upload may carry.")
     max_upload_files: int = Field(default=20, ge=1, le=1000, description="Most files per upload.")
     log_level: str = "INFO"
+    pii_names_model: bool = Field(
+        default=False,
+        description="Also find people's names with spaCy's English model (pip install 'frontdesk[pii-ner]').",
+    )
     redis_url: str | None = Field(
         default=None, description="redis://host:6379/0: carry live events between workers (several processes)."
     )

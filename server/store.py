@@ -112,6 +112,14 @@ def record_failure(session: Session, customer: Message, error: str) -> None:
     session.commit()
 
 
+def mark_held(session: Session, customer: Message) -> None:
+    """A person holds the conversation: the message waits for them, not for a turn (the sweeper skips it)."""
+    session.exec(  # type: ignore[call-overload]
+        update(Message).where(col(Message.id) == customer.id, col(Message.status) == "received").values(status="held")
+    )
+    session.commit()
+
+
 def history(session: Session, conversation_id: str, limit: int = 200) -> list[Message]:
     """The conversation's messages, oldest first."""
     query = (

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -315,3 +315,45 @@ class AuditEvent(SQLModel, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
     ip: str | None = None
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+# --- console metrics rollup (server/metrics/rollup.py) ---
+
+
+class MetricsDaily(SQLModel, table=True):
+    """Additive metric counts of one bot, UTC day, channel and intent ('' for none), for closed days.
+
+    Conversation figures are keyed by the conversation's start day and opening intent (its first
+    customer message's), message figures by the message's day and intent. No foreign key: rows are
+    a cache, rebuilt from the raw tables whenever a day is invalidated.
+    """
+
+    bot_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    channel: str = Field(primary_key=True)
+    intent: str = Field(primary_key=True)
+    conversations: int = 0
+    handoffs: int = 0
+    auto_resolved: int = 0
+    csat_sum: int = 0
+    csat_ratings: int = 0
+    csat_conversations: int = 0
+    thumbs_up: int = 0
+    thumbs_down: int = 0
+    customer_messages: int = 0
+    replied_messages: int = 0
+    failed_turns: int = 0
+    bot_replies: int = 0
+    fallback_replies: int = 0
+
+
+class MetricsDay(SQLModel, table=True):
+    """A bot's closed day whose MetricsDaily rows are computed (no rows at all: a day without activity)."""
+
+    bot_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    computed_at: datetime = Field(default_factory=utcnow)
+
+
+# conversations of a bot changed since a rollup was computed (late messages, handoffs): a range scan
+Index("ix_conversation_bot_updated", Conversation.bot_id, Conversation.updated_at)  # type: ignore[arg-type]

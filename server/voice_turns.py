@@ -17,10 +17,11 @@ from typing import Any
 import anyio
 from sqlmodel import Session
 
-from bot.voice import VoiceEngine, VoiceError, VoiceSettings
+from bot.voice import VoiceEngine, VoiceError, VoiceSettings, replies
 from bot.voice.audio import MEDIA_TYPES, OutputFormat
 from bot.voice.stt import Transcript
 from server import store, voice_store
+from server import widget as widget_settings
 from server.chat import ChatService, TurnOutcome
 from server.privacy import text_to_store
 from server.tables import Bot, Conversation, Message
@@ -63,10 +64,10 @@ class VoiceService:
         """The data folder."""
         return self.chat.services.settings.data_dir
 
-    def wants_audio(self, spoke: bool) -> bool:
-        """Whether a reply should also be spoken: the customer spoke, or the setting says always."""
-        mode = self.settings.reply_audio
-        return self.engine.speaks and (mode == "always" or (mode == "when_spoken" and spoke))
+    def wants_audio(self, spoke: bool, bot: Bot | None = None) -> bool:
+        """Whether a reply should also be spoken: the bot's own setting, else the server's default."""
+        own = widget_settings.settings_of(bot).speak_replies if bot is not None else None
+        return replies.wants_audio(replies.effective_mode(own, self.settings.reply_audio), spoke, self.engine.speaks)
 
     async def hear(
         self, bot: Bot, conversation: Conversation, data: bytes, client_id: str, recognition: str | None = None
@@ -139,7 +140,7 @@ class VoiceService:
             raise heard.error
         outcome = await self.chat.turn(bot, conversation, heard.message.text, heard.message.client_id)
         spoken = None
-        if outcome.reply is not None and self.wants_audio(spoke=True):
+        if outcome.reply is not None and self.wants_audio(spoke=True, bot=bot):
             existing = voice_store.find(self.data_dir, bot.id, conversation.id, f"{outcome.reply.id}.{fmt}")
             language = heard.transcript.language if heard.transcript else None
             if existing is not None:  # a retry of a turn already spoken
@@ -212,7 +213,7 @@ class ChannelVoice:
         """Send the reply as audio too when the settings want it and the platform takes it; True if sent."""
         from server.channels import voice_media
 
-        if not self.voice.wants_audio(spoke) or not voice_media.can_send_audio(channel.kind, message.address):
+        if not self.voice.wants_audio(spoke, bot) or not voice_media.can_send_audio(channel.kind, message.address):
             return False
         fmt = voice_media.AUDIO_FORMAT[channel.kind]
         spoken = await self.voice.speak(bot.id, conversation.id, reply, language, fmt)  # type: ignore[arg-type]

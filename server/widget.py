@@ -65,6 +65,7 @@ class WidgetSettings(BaseModel):
     csat_on_close: bool = True  # ... and when the customer closes the panel after a bot reply
     uploads: bool = False
     voice: bool = False
+    speak_replies: Literal["never", "when_spoken", "always"] | None = None  # None: FRONTDESK_VOICE__REPLY_AUDIO
 
     @field_validator("color")
     @classmethod

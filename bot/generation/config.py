@@ -15,6 +15,30 @@ class GenerationSettings(BaseModel):
     max_new_tokens: int = Field(default=256, ge=1, le=4096)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     history_turns: int = Field(default=6, ge=0, le=50)
+    engine: Literal["batched", "sequential"] = Field(
+        default="batched",
+        description="local: 'batched' runs every request in one continuously batched loop (transformers' "
+        "ContinuousBatchingManager: requests join and leave between decode steps, paged KV cache); "
+        "'sequential' runs one generate() per request.",
+    )
+    max_batch: int = Field(default=32, ge=1, le=1024, description="local batched: requests decoded together.")
+    max_queue: int = Field(
+        default=64,
+        ge=0,
+        le=100_000,
+        description="local batched: requests that may wait for a batch slot; one more is refused as busy.",
+    )
+    kv_cache_tokens: int = Field(
+        default=16_384,
+        ge=256,
+        description="local batched on CPU: tokens the paged KV cache holds (shared by all requests).",
+    )
+    kv_cache_memory_fraction: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=0.95,
+        description="local batched on CUDA: fraction of the free GPU memory the paged KV cache may take.",
+    )
     on_ungrounded: Literal["replace", "flag"] = Field(
         default="replace",
         description="An LLM answer that cites no passage or states numbers no passage has: "

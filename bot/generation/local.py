@@ -1,4 +1,10 @@
-"""The local backend: a transformers chat model in this process, on CUDA when present."""
+"""The local backend: a transformers chat model in this process, on CUDA when present.
+
+Two engines share the loading code. `batched` (the default) feeds every request into one
+continuously batched loop (bot.generation.batcher); `sequential` runs one `generate()` per request
+in a thread, as before. Both decode with the same clean GenerationConfig (greedy, or sampling at
+the configured temperature), so their greedy answers are the same token for token.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from bot.errors import ConfigError
 from bot.generation.base import GenerationRequest
+from bot.generation.batcher import BatchLimits, ContinuousBatcher
 from bot.generation.config import GenerationSettings
+from bot.generation.detokenize import TextDeltas
 from bot.generation.prompt import build_messages
 from knowledge.models import offline_mode
 
@@ -46,37 +55,87 @@ class LocalGenerator:
         self.lm.eval()
         self.load_seconds = time.perf_counter() - started
         self.model = settings.gguf_file or folder.name
-        log.info("local model %s loaded on %s in %.1fs", self.model, self.device, self.load_seconds)
+        self.generation_config = decoding_config(self.lm, self.tokenizer, settings)
+        self.engine = settings.engine
+        self.batcher: ContinuousBatcher | None = None
+        if self.engine == "batched":
+            limits = BatchLimits(
+                max_batch=settings.max_batch,
+                max_queue=settings.max_queue,
+                kv_cache_tokens=settings.kv_cache_tokens,
+                kv_cache_memory_fraction=settings.kv_cache_memory_fraction,
+            )
+            self.batcher = ContinuousBatcher(self.lm, self.generation_config, limits)
+        log.info(
+            "local model %s loaded on %s in %.1fs (%s engine)", self.model, self.device, self.load_seconds, self.engine
+        )
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
-        """Generate with a background thread and yield decoded text as it arrives."""
+        """Yield the answer as decoded text pieces; stop early when request.cancel is set.
+
+        Args:
+            request: the question, the numbered passages and the conversation so far.
+
+        Returns:
+            An iterator of text pieces whose concatenation is the answer.
+
+        Raises:
+            GenerationBusy: (batched engine) every batch slot and queue place is taken.
+            GenerationUnavailable: the model failed or stalled.
+        """
+        input_ids = self._prompt_ids(request)
+        if self.batcher is None:
+            yield from self._stream_sequential(input_ids, request)
+            return
+        deltas = TextDeltas(self.tokenizer)
+        tokens: list[int] = []
+        for tokens in self.batcher.tokens(input_ids, request.max_new_tokens, request.cancel, request.temperature):
+            piece = deltas.push(tokens)
+            if piece:
+                yield piece
+        if not request.cancel.is_set():
+            rest = deltas.push(tokens, final=True)
+            if rest:
+                yield rest
+
+    def close(self) -> None:
+        """Stop the batching loop (the server calls this at shutdown)."""
+        if self.batcher is not None:
+            self.batcher.close()
+
+    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
+        messages = build_messages(request, self.settings.history_turns)
+        encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
+        return [int(i) for i in encoded["input_ids"]]
+
+    def _stream_sequential(self, input_ids: list[int], request: GenerationRequest) -> Iterator[str]:
+        """One generate() per request in a worker thread, its text streamed through a TextIteratorStreamer."""
+        import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         cancel = request.cancel
 
         class Cancelled(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
                 return cancel.is_set()
 
-        messages = build_messages(request, self.settings.history_turns)
-        inputs = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.device)
+        ids = torch.tensor([input_ids], device=self.lm.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
-        sampling = (
-            {"do_sample": True, "temperature": request.temperature} if request.temperature > 0 else {"do_sample": False}
-        )
+        config = self.generation_config
+        if config.do_sample and request.temperature > 0:
+            config = config.copy()
+            config.temperature = request.temperature
         errors: list[BaseException] = []
 
         def run() -> None:
             try:
                 self.lm.generate(
-                    **inputs,
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    generation_config=config,
                     max_new_tokens=request.max_new_tokens,
                     streamer=streamer,
                     stopping_criteria=StoppingCriteriaList([Cancelled()]),
-                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-                    **sampling,
                 )
             except BaseException as exc:  # surfaced to the caller below
                 errors.append(exc)
@@ -90,3 +149,29 @@ class LocalGenerator:
         worker.join()
         if errors:
             raise errors[0]
+
+
+def decoding_config(lm: Any, tokenizer: Any, settings: GenerationSettings) -> Any:
+    """A GenerationConfig with only what both engines honour: greedy or temperature sampling, EOS, pad.
+
+    The model folder's own generation_config (top_k, top_p, repetition_penalty...) is not inherited:
+    the continuous batching loop cannot apply all of it, and both engines must decode alike.
+    """
+    from transformers import GenerationConfig
+
+    eos = lm.generation_config.eos_token_id if lm.generation_config.eos_token_id is not None else None
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    if isinstance(pad, list):
+        pad = pad[0]
+    sampling = settings.temperature > 0
+    return GenerationConfig(
+        do_sample=sampling,
+        temperature=settings.temperature if sampling else None,
+        top_k=None,
+        top_p=None,
+        max_new_tokens=settings.max_new_tokens,
+        eos_token_id=eos,
+        pad_token_id=pad,
+    )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlmodel import select
+from sqlmodel import col, select
 
+from admin.auth import CurrentUser
 from server import store, widget
 from server.api.deps import ChatDep, SessionDep
 from server.api.schemas import BotPublic, MessageIn, MessagePublic, ReplyOut, TurnOut
@@ -15,9 +16,10 @@ router = APIRouter(prefix="/api/v1", tags=["chat"])
 
 
 @router.get("/bots")
-def list_bots(session: SessionDep) -> list[BotPublic]:
-    """List the bots."""
-    return [BotPublic.of(b) for b in session.exec(select(Bot).order_by(Bot.slug)).all()]
+def list_bots(session: SessionDep, user: CurrentUser) -> list[BotPublic]:
+    """List the bots of the caller's tenant (sign-in or API key required; the widget needs none of this)."""
+    query = select(Bot).where(Bot.tenant_id == user.tenant_id).order_by(col(Bot.slug))
+    return [BotPublic.of(b) for b in session.exec(query).all()]
 
 
 @router.post("/bots/{bot_slug}/messages")

@@ -27,12 +27,13 @@ from server.api.schemas import (
     MessagePublic,
 )
 from server.chat import ChatService
-from server.errors import FrontdeskError
+from server.errors import BadRequest, FrontdeskError
 from server.hub import Event, Hub
 from server.metrics import feedback as feedback_store
 from server.ratelimit import RateLimiter, RetryLater
 from server.shutdown import CLOSE_RESTART, Drain
 from server.tables import Bot, Conversation, Message
+from server.text_guard import find_nul
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ class ChatSocket:
                 await self.error(*_describe(exc, raw))
                 continue
             try:
+                refuse_nul(frame)
                 await self.admit(frame)
                 await self.dispatch(frame)
             except RetryLater as exc:
@@ -298,6 +300,13 @@ class ChatSocket:
                 "quick_replies": (reply.trace or {}).get("quick_replies") or [],
             }
         )
+
+
+def refuse_nul(frame: Any) -> None:
+    """PostgreSQL cannot store NUL: refuse a frame with one in any field (BadRequest names the field)."""
+    where = find_nul(frame.model_dump(mode="json"), "frame")
+    if where:
+        raise BadRequest(f"{where}: text must not contain NUL characters")
 
 
 def _describe(exc: ValidationError, raw: str) -> tuple[str, str, str | None]:

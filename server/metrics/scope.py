@@ -1,4 +1,4 @@
-"""The scope of a metrics query (bot, date range, channel) and the filters it implies."""
+"""The scope of a metrics query (bot, date range, channel, intent) and the filters it implies."""
 
 from __future__ import annotations
 
@@ -13,12 +13,17 @@ from server.tables import Conversation, Message
 
 @dataclass(frozen=True)
 class Scope:
-    """One bot, the days start..end (inclusive, UTC) and optionally one channel."""
+    """One bot, the days start..end (inclusive, UTC), optionally one channel and one intent.
+
+    The intent filter keeps messages of that intent and conversations whose opening intent (the
+    intent of their first customer message) is that intent; see docs/metrics.md.
+    """
 
     bot_id: str
     start: date
     end: date
     channel: str | None = None
+    intent: str | None = None
 
     @property
     def since(self) -> datetime:
@@ -41,6 +46,10 @@ class Scope:
     def messages(self, message: Any = Message) -> list[Any]:
         """WHERE clauses for messages (joined to Conversation) of this bot written in range."""
         return [*self._bot(), col(message.created_at) >= self.since, col(message.created_at) < self.until]
+
+    def message_intent(self, message: Any = Message) -> list[Any]:
+        """WHERE clauses keeping messages of the scope's intent (none without an intent filter)."""
+        return [] if self.intent is None else [col(message.intent) == self.intent]
 
     def _bot(self) -> list[Any]:
         clauses: list[Any] = [col(Conversation.bot_id) == self.bot_id]

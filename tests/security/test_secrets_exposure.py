@@ -43,13 +43,13 @@ def secrets_of(deployment: Deployment, client: TestClient) -> list[str]:
 def test_no_answer_or_page_contains_a_secret(client: TestClient, deployment: Deployment) -> None:
     secrets = secrets_of(deployment, client)
     conversation = client.post("/api/v1/bots/acme/messages", json={"text": "how many days to return items?"}).json()
-    bots = client.get("/api/v1/bots").json()
     with Session(deployment.services.engine) as session:  # type: ignore[attr-defined]
         public_key = session.exec(select(Bot).where(Bot.slug == "acme")).one().public_key
     api = auth_headers(client)
+    bots = client.get("/api/v1/bots", headers=api).json()
     console = auth_headers(client, console=True)
     reads = [
-        ("/api/v1/bots", {}), (f"/api/v1/widget/{public_key}/config", {}),
+        ("/api/v1/bots", api), (f"/api/v1/widget/{public_key}/config", {}),
         (f"/api/v1/conversations/{conversation['conversation_id']}/messages", {}),
         ("/api/v1/bots/acme/documents", api), ("/api/v1/privacy", api), ("/openapi.json", {}), ("/", {}),
         *[(p, console) for p in ("/admin/", "/admin/bots/acme/widget", "/admin/bots/acme/knowledge",
@@ -58,6 +58,7 @@ def test_no_answer_or_page_contains_a_secret(client: TestClient, deployment: Dep
                                  f"/admin/conversations/{conversation['conversation_id']}")],
     ]
     assert bots and all(set(b) == {"slug", "name", "greeting"} for b in bots)
+    assert [b["slug"] for b in bots] == ["acme"]  # the caller's tenant only
     for path, headers in reads:
         response = client.get(path, headers=headers)
         assert response.status_code == 200, (path, response.status_code)

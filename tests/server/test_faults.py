@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from sqlmodel import Session, select
 from bench.fake_openai import Behaviour, free_port, serving
 from bot.generation.config import GenerationSettings
 from bot.generation.openai_compat import OpenAIGenerator
+from server.chat import UNAVAILABLE
 from server.ingest import ingest_file
 from server.ratelimit import RateLimitSettings
 from server.tables import Document, Message
@@ -169,6 +171,82 @@ def test_killed_database_connections_do_not_fail_the_next_turn(postgres_shop) ->
         ).all()
     assert sorted(m.role for m in rows) == ["bot", "bot", "customer", "customer"]
     assert all(m.status == "answered" for m in rows if m.role == "customer")
+
+
+def frames_until_final(ws: Any, limit: float = 30.0) -> list[dict]:
+    """Frames up to the final (or error) one, read in a thread: a socket that hangs fails the test."""
+    frames: list[dict] = []
+
+    def read() -> None:
+        frames.append(ws.receive_json())
+        while frames[-1]["type"] not in ("final", "error"):
+            frames.append(ws.receive_json())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(limit)
+    assert not reader.is_alive(), f"the socket hung after {[f['type'] for f in frames]}"
+    return frames
+
+
+def test_killed_database_connections_mid_reply_keep_the_socket_answering(postgres_shop) -> None:  # type: ignore[no-untyped-def]
+    """Asserted: the server's PostgreSQL connections are terminated while a reply streams (between the
+    stored message and the stored reply) and again before the next message on the same socket; both
+    turns end with a final frame within seconds, and every message and reply is stored."""
+    engine = postgres_shop.engine
+    settings = GenerationSettings(backend="openai", timeout_seconds=5.0, retries=0)
+    with serving(Behaviour(delay=0.05, max_words=30)) as url, client_for(postgres_shop) as client, \
+            client.websocket_connect("/ws/chat/shop") as ws:
+        runtime = postgres_shop.runtimes.get("shop")
+        runtime.generator = OpenAIGenerator(settings.model_copy(update={"openai_base_url": url}))
+        ws.send_json({"type": "hello"})
+        conversation_id = ws.receive_json()["conversation_id"]
+        ws.send_json({"type": "message", "id": "k1", "text": QUESTION})
+        ack, chunk = ws.receive_json(), ws.receive_json()
+        assert ack["type"] == "ack" and chunk["type"] == "chunk", (ack, chunk)
+        killed_mid_reply = terminate_connections(engine.url.database)
+        first = [ack, chunk, *frames_until_final(ws)]
+        killed_between = terminate_connections(engine.url.database)
+        ws.send_json({"type": "message", "id": "k2", "text": "And express shipping?"})
+        second = frames_until_final(ws)
+    assert killed_mid_reply >= 1 and killed_between >= 1
+    assert first[-1]["type"] == "final" and "5 business days" in first[-1]["text"], first[-1]
+    assert second[0]["type"] == "ack" and second[-1]["type"] == "final", second
+    with Session(engine) as session:
+        rows = session.exec(select(Message).where(Message.conversation_id == conversation_id)).all()
+    customers = {m.client_id: m for m in rows if m.role == "customer"}
+    assert set(customers) == {"k1", "k2"} and all(m.status == "answered" for m in customers.values())
+    replies = {m.reply_to: m for m in rows if m.role == "bot"}
+    assert replies[customers["k1"].id].text == first[-1]["text"]
+    assert replies[customers["k2"].id].text == second[-1]["text"]
+
+
+def test_a_database_down_when_a_message_arrives_says_it_was_not_saved(
+    shop, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    """Asserted: with the database unreachable, the socket answers `unavailable` (never "your message is
+    saved"), stays open, and the re-send with the same id is answered once the database is back."""
+    from sqlalchemy.exc import OperationalError
+
+    from server import store
+
+    real_receive = store.receive
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("INSERT", {}, ConnectionRefusedError("connection refused"))
+
+    with client_for(shop) as client, client.websocket_connect("/ws/chat/shop") as ws:
+        monkeypatch.setattr(store, "receive", down)
+        ws.send_json({"type": "message", "id": "d1", "text": QUESTION})
+        refused = frames_until_final(ws)
+        monkeypatch.setattr(store, "receive", real_receive)
+        ws.send_json({"type": "message", "id": "d1", "text": QUESTION})
+        answered = frames_until_final(ws)
+    assert refused == [{"type": "error", "code": "unavailable", "message": UNAVAILABLE, "reply_to": "d1"}]
+    assert answered[0]["type"] == "ack" and answered[-1]["type"] == "final"
+    with Session(shop.engine) as session:
+        customers = session.exec(select(Message).where(Message.role == "customer")).all()
+    assert [(m.client_id, m.status) for m in customers] == [("d1", "answered")]
 
 
 def _redis_or_skip() -> Any:

@@ -193,3 +193,48 @@ def test_whatsapp_audio_reply_uploads_media_then_sends_an_audio_message() -> Non
     assert b'name="messaging_product"' in upload.content and b"audio/ogg" in upload.content
     assert json.loads(send.content)["audio"] == {"id": "MEDIA1"}
     assert not voice_media.can_send_audio("meta", {"product": "messenger"})
+
+
+def set_speak_replies(shop, mode: str | None) -> Bot:  # type: ignore[no-untyped-def]
+    """Store the bot's own speak_replies choice (as the console's widget form does) and return the bot."""
+    with Session(shop.services.engine, expire_on_commit=False) as session:
+        bot = session.get(Bot, shop.bot.id)
+        bot.widget = {**(bot.widget or {}), "speak_replies": mode}
+        session.add(bot)
+        session.commit()
+        return bot
+
+
+def telegram_platform() -> Platform:
+    return Platform({
+        "/getFile": httpx.Response(200, json={"ok": True, "result": {"file_path": "v/1.oga"}}),
+        "/v/1.oga": httpx.Response(200, content=NOTE),
+        "/sendMessage": httpx.Response(200, json={"ok": True}),
+        "/sendVoice": httpx.Response(200, json={"ok": True}),
+    })
+
+
+def test_a_bot_set_to_never_answers_a_voice_note_in_text_only(shop) -> None:  # type: ignore[no-untyped-def]
+    bot = set_speak_replies(shop, "never")
+    telegram = telegram_platform()
+    channel = channel_on("telegram", {"bot_token": "123:abc", "secret_token": "s"}, telegram)
+    message = SimpleNamespace(message_id="upd-n", text="[voice]", address={"chat_id": 42},
+                              audio={"platform": "telegram", "file_id": "F1"})
+    conv = conversation(shop, "telegram")
+    asyncio.run(ChannelVoice(shop.voice).answer(bot, conv, channel, message, lambda b, c, m: run_turn(shop, b, c, m)))
+    assert [p.rsplit("/", 1)[-1] for p in telegram.paths()] == ["getFile", "1.oga", "sendMessage"]
+
+
+def test_a_bot_set_to_always_speaks_a_typed_message_too(shop) -> None:  # type: ignore[no-untyped-def]
+    bot = set_speak_replies(shop, "always")
+    telegram = telegram_platform()
+    channel = channel_on("telegram", {"bot_token": "123:abc", "secret_token": "s"}, telegram)
+    conv = conversation(shop, "telegram")
+    reply = asyncio.run(shop.chat.turn(bot, conv, "what are your opening hours", "upd-t")).reply
+    message = SimpleNamespace(message_id="upd-t", text="what are your opening hours", address={"chat_id": 42})
+    sent = asyncio.run(ChannelVoice(shop.voice).speak(bot, conv, channel, message, reply, spoke=False))
+    assert sent is True
+    assert [p.rsplit("/", 1)[-1] for p in telegram.paths()] == ["sendVoice"]
+    # the server default (when the customer spoke) does not speak typed messages
+    default_bot = set_speak_replies(shop, None)
+    assert ChannelVoice(shop.voice).voice.wants_audio(False, default_bot) is False
