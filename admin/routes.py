@@ -6,7 +6,7 @@ from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -18,6 +18,7 @@ from server.api.deps import SessionDep
 from server.api.documents import IngestDep, chunk_counts, document_rows, upload_files
 from server.errors import FrontdeskError, NotFound
 from server.intent_training import intent_names, message_labels
+from server.metrics import export as metrics_export
 from server.metrics import queries, report
 from server.tables import Bot, Conversation, Document, Message, User
 
@@ -129,16 +130,25 @@ def bot_metrics(
     start: date | None = None,
     end: date | None = None,
     channel: str | None = None,
-    format: Literal["html", "csv"] = "html",
-) -> HTMLResponse | PlainTextResponse:
-    """Satisfaction and performance figures of a bot; ?format=csv exports the daily series."""
+    intent: str | None = None,
+    format: Literal["html", "csv", "jsonl"] = "html",
+    export: Literal["series", "log"] = "series",
+) -> HTMLResponse | StreamingResponse:
+    """Satisfaction and performance figures of a bot; ?format=csv|jsonl streams the daily series
+    (export=series) or the conversation log with traces (export=log) of the same scope."""
     bot = tenant_bot(session, user, slug)
-    scope = report.make_scope(bot.id, start, end, channel)
-    figures = queries.compute(session, scope)
-    if format == "csv":
-        filename = f"{bot.slug}-daily-{scope.start.isoformat()}-{scope.end.isoformat()}.csv"
-        return PlainTextResponse(
-            report.daily_csv(figures.daily), media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    scope = report.make_scope(bot.id, start, end, channel, intent)
+    if format != "html":
+        if export == "log":
+            rows = metrics_export.log_rows(request.app.state.services.engine, scope)
+            columns = metrics_export.LOG_COLUMNS
+        else:
+            rows, columns = metrics_export.series_rows(queries.series(session, scope)), metrics_export.SERIES_COLUMNS
+        body = metrics_export.csv_lines(rows, columns) if format == "csv" else metrics_export.jsonl_lines(rows)
+        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+        filename = report.export_filename(bot.slug, export, scope, format)
+        return StreamingResponse(
+            body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
         )
+    figures = queries.compute(session, scope)
     return render(request, "metrics.html", user=user, bot=bot, scope=scope, m=figures)

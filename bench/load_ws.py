@@ -16,6 +16,10 @@ max_concurrent_turns and max_queued_turns are raised so the bench measures throu
 
     .venv/bin/python bench/load_ws.py                          # both backends, 1/2/4 workers, ~45 min here
     .venv/bin/python bench/load_ws.py --backends extractive --workers 1 --idle 500 --duration 20
+    .venv/bin/python bench/load_ws.py --backends extractive --workers 1 --questions repeat unique
+
+`--questions unique` makes every message's text unique, so the exact-text query caches (embeddings,
+intent vectors, re-ranker scores) cannot answer it: that measures the full pipeline per message.
 """
 
 from __future__ import annotations
@@ -48,9 +52,14 @@ from fake_openai import free_port  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 QUESTIONS = [
-    "How long does standard shipping take?", "Can I return an item?", "Do you ship to Canada?",
-    "How do I reset my password?", "Which payment methods do you accept?", "Where is my order?",
-    "How much does express shipping cost?", "Can I change my delivery address?",
+    "How long does standard shipping take?",
+    "Can I return an item?",
+    "Do you ship to Canada?",
+    "How do I reset my password?",
+    "Which payment methods do you accept?",
+    "Where is my order?",
+    "How much does express shipping cost?",
+    "Can I change my delivery address?",
 ]
 
 
@@ -60,6 +69,7 @@ class Run:
 
     backend: str
     workers: int
+    questions: str = "repeat"  # "repeat": 8 FAQ questions drawn at random; "unique": each text made unique
     held: int = 0
     idle_target: int = 0
     sent: int = 0
@@ -76,10 +86,17 @@ class Run:
         """A table row."""
         q = statistics.quantiles(self.latencies, n=100) if len(self.latencies) >= 2 else [0.0] * 99
         return {
-            "backend": self.backend, "workers": self.workers, "held": f"{self.held}/{self.idle_target}",
+            "backend": self.backend,
+            "workers": self.workers,
+            "questions": self.questions,
+            "held": f"{self.held}/{self.idle_target}",
             "msg/s": round(self.finals / self.seconds, 1) if self.seconds else 0.0,
-            "p50 ms": round(q[49] * 1000), "p95 ms": round(q[94] * 1000), "p99 ms": round(q[98] * 1000),
-            "errors": sum(self.errors.values()), "lost": self.lost, "failed(recorded)": self.failed_recorded,
+            "p50 ms": round(q[49] * 1000),
+            "p95 ms": round(q[94] * 1000),
+            "p99 ms": round(q[98] * 1000),
+            "errors": sum(self.errors.values()),
+            "lost": self.lost,
+            "failed(recorded)": self.failed_recorded,
             "rss KB/socket": self.rss_per_socket_kb,
         }
 
@@ -100,14 +117,27 @@ class Workers:
         self._wait()
 
     def _launch(self, count: int) -> None:
-        env = {**os.environ, "FRONTDESK_DATA_DIR": str(self.data), "FRONTDESK_DATABASE_URL": self.database_url,
-               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **self.env}
+        env = {
+            **os.environ,
+            "FRONTDESK_DATA_DIR": str(self.data),
+            "FRONTDESK_DATABASE_URL": self.database_url,
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            **self.env,
+        }
         exe = Path(sys.executable).with_name("frontdesk")
         for _ in range(count):
             port = free_port()
             log = (self.data / f"worker-{port}.log").open("w")
-            self.procs.append(subprocess.Popen([str(exe), "serve", "--port", str(port)], cwd=self.data, env=env,
-                                               stdout=log, stderr=subprocess.STDOUT))
+            self.procs.append(
+                subprocess.Popen(
+                    [str(exe), "serve", "--port", str(port)],
+                    cwd=self.data,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
             self.ports.append(port)
 
     def _wait(self, timeout: float = 600) -> None:
@@ -163,6 +193,12 @@ async def open_idle(urls: list[str], count: int, run: Run, parallel: int = 100) 
     return sockets
 
 
+def question(mode: str, frame_id: str) -> str:
+    """A customer's message: one of the FAQ questions, made unique (so no cache can answer it) in 'unique'."""
+    text = random.choice(QUESTIONS)
+    return f"{text} (ref {frame_id})" if mode == "unique" else text
+
+
 async def converse(url: str, run: Run, stop_at: float, tag: str) -> None:
     """Send a message, wait for its final (or error), repeat until stop_at."""
     try:
@@ -176,7 +212,7 @@ async def converse(url: str, run: Run, stop_at: float, tag: str) -> None:
             n += 1
             frame_id = f"{tag}-{n}"
             started = time.perf_counter()
-            await ws.send(json.dumps({"type": "message", "id": frame_id, "text": random.choice(QUESTIONS)}))
+            await ws.send(json.dumps({"type": "message", "id": frame_id, "text": question(run.questions, frame_id)}))
             run.sent += 1
             while True:
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
@@ -199,18 +235,21 @@ def check_lost(database_url: str, run: Run) -> None:
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     ids = list(run.conversations)
     with engine.connect() as connection:
-        rows = connection.execute(text(
-            "SELECT m.status, EXISTS (SELECT 1 FROM message r WHERE r.reply_to = m.id) AS answered "
-            "FROM message m WHERE m.role = 'customer' AND m.conversation_id = ANY(:ids)"
-        ), {"ids": ids}).all()
+        rows = connection.execute(
+            text(
+                "SELECT m.status, EXISTS (SELECT 1 FROM message r WHERE r.reply_to = m.id) AS answered "
+                "FROM message m WHERE m.role = 'customer' AND m.conversation_id = ANY(:ids)"
+            ),
+            {"ids": ids},
+        ).all()
     engine.dispose()
     run.lost = sum(1 for status, answered in rows if not answered and status != "failed")
     run.failed_recorded = sum(1 for status, answered in rows if not answered and status == "failed")
 
 
-async def measure(workers: Workers, count: int, backend: str, args: argparse.Namespace) -> Run:
+async def measure(workers: Workers, count: int, backend: str, mode: str, args: argparse.Namespace) -> Run:
     """One configuration: idle sockets, then the closed-loop conversations, then the database check."""
-    run = Run(backend, count, idle_target=args.idle)
+    run = Run(backend, count, questions=mode, idle_target=args.idle)
     urls = [f"ws://127.0.0.1:{p}/ws/chat/demo" for p in workers.ports[:count]]
     before = workers.rss(count)
     idle = await open_idle(urls, args.idle, run)
@@ -246,8 +285,11 @@ def database() -> Any:
 def fake_llm(delay: float) -> Any:
     """bench/fake_openai.py in its own process; yields its base URL."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "fake_openai.py"), "--port", str(port),
-                             "--delay", str(delay)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "fake_openai.py"), "--port", str(port), "--delay", str(delay)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         for _ in range(100):
@@ -277,12 +319,23 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=5000, help="idle sockets held during each run")
     parser.add_argument("--concurrency", type=int, default=64, help="conversations sending messages")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load per run")
+    parser.add_argument(
+        "--questions",
+        nargs="+",
+        default=["repeat"],
+        choices=["repeat", "unique"],
+        help="repeat: 8 FAQ questions at random (repeats hit the query caches); unique: every message differs",
+    )
     parser.add_argument("--llm-delay", type=float, default=0.01, help="fake model: seconds between words")
     args = parser.parse_args()
     limit = raise_fd_limit(args.idle * 2 + args.concurrency * 2 + 1024)
-    env = {"FRONTDESK_RATE_LIMITS__ENABLED": "false", "FRONTDESK_MAX_CONCURRENT_TURNS": "32",
-           "FRONTDESK_RATE_LIMITS__MAX_QUEUED_TURNS": "100000", "FRONTDESK_LOG_LEVEL": "WARNING",
-           "FRONTDESK_GENERATION__RETRIES": "0"}
+    env = {
+        "FRONTDESK_RATE_LIMITS__ENABLED": "false",
+        "FRONTDESK_MAX_CONCURRENT_TURNS": "32",
+        "FRONTDESK_RATE_LIMITS__MAX_QUEUED_TURNS": "100000",
+        "FRONTDESK_LOG_LEVEL": "WARNING",
+        "FRONTDESK_GENERATION__RETRIES": "0",
+    }
     runs: list[Run] = []
     with database() as url, contextlib.ExitStack() as stack:
         llm = stack.enter_context(fake_llm(args.llm_delay)) if "openai" in args.backends else ""
@@ -295,9 +348,10 @@ def main() -> None:
             try:
                 workers.start(max(args.workers))
                 for count in args.workers:
-                    run = asyncio.run(measure(workers, count, backend, args))
-                    runs.append(run)
-                    print(f"# {backend} x{count}: {run.row()}", flush=True)
+                    for mode in args.questions:
+                        run = asyncio.run(measure(workers, count, backend, mode, args))
+                        runs.append(run)
+                        print(f"# {backend} x{count} {mode}: {run.row()}", flush=True)
             finally:
                 workers.stop()
     rows = [r.row() for r in runs]
@@ -307,7 +361,14 @@ def main() -> None:
         row["p50 ×"] = ratio(row["p50 ms"], base["p50 ms"])
     print(f"\nopen-file limit {limit}; {os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.1f} at the end")
     print_table(rows, list(rows[0]))
-    json_line({"bench": "load_ws", "runs": rows, "errors": {f"{r.backend}x{r.workers}": dict(r.errors) for r in runs}})
+    json_line(
+        {
+            "bench": "load_ws",
+            "load_avg_end": os.getloadavg(),
+            "runs": rows,
+            "errors": {f"{r.backend}x{r.workers}/{r.questions}": dict(r.errors) for r in runs},
+        }
+    )
 
 
 @contextlib.contextmanager

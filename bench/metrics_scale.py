@@ -4,10 +4,13 @@ Generates one tenant, one bot and conversations with a realistic mix (customer /
 system roles, 20 intents, ~12% fallbacks, failed turns, handoffs, CSAT and thumbs feedback,
 traces with per-stage latency_ms, four channels, dates spread over the last 90 days) with bulk
 core inserts (executemany in 10k-row batches), growing the same database from one size to the
-next. At each size it times compute() (p50/p95 of --runs runs) for the whole 90 days, the last
-7 days and one channel over 90 days, and at the largest size the console page itself
-(GET /admin/bots/{slug}/metrics through the app with a signed-in session, default range: the
-last 30 days). Ratios are against the smallest size, measured in the same process.
+next. At each size it drops the bot's rollup (the bulk insert wrote past days behind its back),
+computes the 90 days once without the rollup (raw_90d: every count from the raw tables), once
+cold (cold_90d: builds the rollup of the closed days), then times compute() warm (p50/p95 of
+--runs runs) for the whole 90 days, the last 7 days, one channel over 90 days and one intent over
+30 days, and at the largest size the console page itself (GET /admin/bots/{slug}/metrics through
+the app with a signed-in session, default range: the last 30 days) and a per-part breakdown.
+Ratios are against the smallest size, measured in the same process.
 
 Backends: a SQLite file in a temp folder, and PostgreSQL at 127.0.0.1:5432 (a scratch database
 fd_metrics_bench is created and dropped).
@@ -39,7 +42,7 @@ from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from bench._common import print_table, ratio  # noqa: E402
-from server.metrics import queries  # noqa: E402
+from server.metrics import insights, queries, rollup  # noqa: E402
 from server.metrics.queries import compute  # noqa: E402
 from server.metrics.scope import Scope  # noqa: E402
 from server.tables import Bot, Conversation, Feedback, Message, Tenant, User  # noqa: E402
@@ -72,9 +75,16 @@ class Generator:
         at = self.first + timedelta(seconds=rng.uniform(0, DAYS * 86400 - 3600))
         handoff = rng.random() < 0.08
         conv = {
-            "id": _id(rng, "c"), "bot_id": self.bot_id, "channel": rng.choice(CHANNELS),
-            "external_user_id": _id(rng, "u"), "status": rng.choice(("agent", "resolved")) if handoff else "bot",
-            "locale": "en", "attributes": {}, "flow": None, "created_at": at, "updated_at": at,
+            "id": _id(rng, "c"),
+            "bot_id": self.bot_id,
+            "channel": rng.choice(CHANNELS),
+            "external_user_id": _id(rng, "u"),
+            "status": rng.choice(("agent", "resolved")) if handoff else "bot",
+            "locale": "en",
+            "attributes": {},
+            "flow": None,
+            "created_at": at,
+            "updated_at": at,
         }
         messages: list[dict] = []
         feedback: list[dict] = []
@@ -83,18 +93,29 @@ class Generator:
             t += timedelta(seconds=rng.uniform(5, 120))
             intent = rng.choice(INTENTS) if rng.random() < 0.8 else None
             failed = rng.random() < 0.02
-            customer = self._message(conv["id"], "customer", t, status="failed" if failed else "answered",
-                                     intent=intent, text="where is my order? " * rng.randint(1, 3))
+            customer = self._message(
+                conv["id"],
+                "customer",
+                t,
+                status="failed" if failed else "answered",
+                intent=intent,
+                text="where is my order? " * rng.randint(1, 3),
+            )
             messages.append(customer)
             if failed:
                 continue
             fallback = intent is None and rng.random() < 0.6
             stages = {s: round(rng.lognormvariate(3.5, 0.8), 1) for s in STAGES}
             reply = self._message(
-                conv["id"], "bot", t + timedelta(seconds=1), status="sent", reply_to=customer["id"],
-                intent=intent, fallback=fallback, text="Here is what I found … " * 3,
-                trace={"intent": intent, "rule": None, "passages": [1, 2, 3], "model": "local",
-                       "latency_ms": stages},
+                conv["id"],
+                "bot",
+                t + timedelta(seconds=1),
+                status="sent",
+                reply_to=customer["id"],
+                intent=intent,
+                fallback=fallback,
+                text="Here is what I found … " * 3,
+                trace={"intent": intent, "rule": None, "passages": [1, 2, 3], "model": "local", "latency_ms": stages},
             )
             messages.append(reply)
             if rng.random() < 0.1:
@@ -110,14 +131,32 @@ class Generator:
         return conv, messages, feedback
 
     def _message(self, conversation_id: str, role: str, at: datetime, **values: Any) -> dict:
-        row = {"id": _id(self.rng, "msg"), "conversation_id": conversation_id, "role": role, "client_id": None,
-               "reply_to": None, "intent": None, "fallback": False, "citations": [], "trace": None, "created_at": at}
+        row = {
+            "id": _id(self.rng, "msg"),
+            "conversation_id": conversation_id,
+            "role": role,
+            "client_id": None,
+            "reply_to": None,
+            "intent": None,
+            "fallback": False,
+            "citations": [],
+            "trace": None,
+            "created_at": at,
+        }
         row.update(values)
         return row
 
     def _feedback(self, conversation_id: str, kind: str, score: int, message_id: str | None, at: datetime) -> dict:
-        return {"id": _id(self.rng, "f"), "bot_id": self.bot_id, "conversation_id": conversation_id,
-                "message_id": message_id, "kind": kind, "score": score, "comment": None, "created_at": at}
+        return {
+            "id": _id(self.rng, "f"),
+            "bot_id": self.bot_id,
+            "conversation_id": conversation_id,
+            "message_id": message_id,
+            "kind": kind,
+            "score": score,
+            "comment": None,
+            "created_at": at,
+        }
 
 
 def fill(engine: Engine, gen: Generator, messages: int) -> int:
@@ -154,14 +193,19 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
 
 
 def breakdown(engine: Engine, scope: Scope) -> dict[str, float]:
-    """Milliseconds of each query of compute() for scope (median of three runs)."""
-    names = ("conversation_count", "message_counts", "feedback_counts", "latency_percentiles",
-             "top_intents", "unanswered", "daily_volume")
+    """Milliseconds of each part of compute() for scope, rollup warm (median of three runs)."""
+    parts: dict[str, Callable[[Session], Any]] = {
+        "rollup_load": lambda s: rollup.load(s, scope.bot_id, scope.start, scope.end),
+        "answer_latency": lambda s: queries.latency_percentiles(s, scope),
+        "first_response": lambda s: insights.first_response_percentiles(s, scope),
+        "unanswered": lambda s: queries.unanswered(s, scope),
+        "clusters": lambda s: insights.unanswered_clusters(s, scope),
+        "knowledge_gaps": lambda s: insights.knowledge_gaps(s, scope),
+    }
     out = {}
     with Session(engine) as session:
-        for name in names:
-            fn = getattr(queries, name)
-            out[name] = round(statistics.median(_once(lambda f=fn: f(session, scope)) for _ in range(3)), 1)
+        for name, fn in parts.items():
+            out[name] = round(statistics.median(_once(lambda f=fn: f(session)) for _ in range(3)), 1)
     return out
 
 
@@ -212,7 +256,7 @@ def database(backend: str, folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def run_backend(backend: str, sizes: list[int], runs: int, page: bool) -> list[dict]:
+def run_backend(backend: str, sizes: list[int], runs: int, page: bool, raw: bool = True) -> list[dict]:
     """Grow one database through sizes and measure at each; one row per size."""
     from server.context import Services
     from server.settings import Settings
@@ -234,6 +278,7 @@ def run_backend(backend: str, sizes: list[int], runs: int, page: bool) -> list[d
             "90d": Scope(bot.id, today - timedelta(days=DAYS - 1), today),
             "7d": Scope(bot.id, today - timedelta(days=6), today),
             "90d_telegram": Scope(bot.id, today - timedelta(days=DAYS - 1), today, channel="telegram"),
+            "30d_intent": Scope(bot.id, today - timedelta(days=29), today, intent="intent_03"),
         }
         total = 0
         for n in sizes:
@@ -245,6 +290,11 @@ def run_backend(backend: str, sizes: list[int], runs: int, page: bool) -> list[d
                     connection.execute(text("ANALYZE"))
                     connection.commit()
             row: dict[str, Any] = {"backend": backend, "messages": total, "insert_s": round(insert_s, 1)}
+            with Session(services.engine) as session:
+                rollup.reset(session, bot.id)  # the bulk insert wrote past days behind the rollup's back
+                if raw:  # the same figures without the rollup: every count from the raw tables
+                    row["raw_90d_ms"] = round(_once(lambda ses=session: compute(ses, scopes["90d"], use_rollup=False)))
+                row["cold_90d_ms"] = round(_once(lambda ses=session: compute(ses, scopes["90d"])))  # builds it
             for name, scope in scopes.items():
                 with Session(services.engine) as session:
                     p50, p95 = timed(lambda s=scope, ses=session: compute(ses, s), runs)
@@ -268,25 +318,46 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (after one warm-up)")
     parser.add_argument("--no-page", action="store_true", help="skip the page render at the largest size")
+    parser.add_argument("--no-raw", action="store_true", help="skip the one run without the rollup (slow at 1M)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     sizes = [n for n in (10_000, 100_000, 1_000_000) if n <= args.max] or [args.max]
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start, sizes {sizes}, "
-          f"{args.runs} runs per figure", flush=True)
+    print(
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start, sizes {sizes}, "
+        f"{args.runs} runs per figure",
+        flush=True,
+    )
     rows: list[dict] = []
     for backend in args.backends.split(","):
-        rows.extend(run_backend(backend.strip(), sizes, args.runs, not args.no_page))
-    columns = ["backend", "messages", "insert_s", "90d_p50_ms", "90d_p95_ms", "7d_p50_ms", "7d_p95_ms",
-               "90d_telegram_p50_ms", "90d_telegram_p95_ms", "page_p50_ms", "page_p95_ms"]
+        rows.extend(run_backend(backend.strip(), sizes, args.runs, not args.no_page, not args.no_raw))
+    columns = [
+        "backend",
+        "messages",
+        "insert_s",
+        "raw_90d_ms",
+        "cold_90d_ms",
+        "90d_p50_ms",
+        "90d_p95_ms",
+        "7d_p50_ms",
+        "7d_p95_ms",
+        "90d_telegram_p50_ms",
+        "90d_telegram_p95_ms",
+        "30d_intent_p50_ms",
+        "30d_intent_p95_ms",
+        "page_p50_ms",
+        "page_p95_ms",
+    ]
     print()
     print_table(rows, columns)
     print("\nratios of p50 to the smallest size of the same backend:")
     for row in rows:
         base = next(r for r in rows if r["backend"] == row["backend"])
-        print(f"  {row['backend']:<10} {row['messages']:>9,}  90d {ratio(row['90d_p50_ms'], base['90d_p50_ms'])}x"
-              f"  7d {ratio(row['7d_p50_ms'], base['7d_p50_ms'])}x"
-              f"  telegram {ratio(row['90d_telegram_p50_ms'], base['90d_telegram_p50_ms'])}x")
+        print(
+            f"  {row['backend']:<10} {row['messages']:>9,}  90d {ratio(row['90d_p50_ms'], base['90d_p50_ms'])}x"
+            f"  7d {ratio(row['7d_p50_ms'], base['7d_p50_ms'])}x"
+            f"  telegram {ratio(row['90d_telegram_p50_ms'], base['90d_telegram_p50_ms'])}x"
+        )
     for row in rows:
         if "breakdown_90d_ms" in row:
             print(f"per query, 90 days, {row['backend']} at {row['messages']:,} (ms): {row['breakdown_90d_ms']}")

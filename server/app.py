@@ -19,11 +19,13 @@ from admin.accounts import install_accounts
 from admin.actions_page import router as admin_actions_router
 from admin.channels_page import router as admin_channels_router
 from admin.hours_page import router as admin_hours_router
+from admin.i18n import install_translations
 from admin.inbox import router as admin_inbox_router
 from admin.intents import router as admin_intents_router
 from admin.privacy_page import router as admin_privacy_router
 from admin.routes import router as admin_router
 from admin.rules import router as admin_rules_router
+from admin.search_page import router as admin_search_router
 from admin.widget import router as admin_widget_router
 from bot import pii_ner
 from server.api import channels, handoff, messages, pages, privacy, ws
@@ -135,8 +137,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     app.state.templates.env.add_extension("jinja2.ext.i18n")
-    # `_()` in templates; admin i18n swaps in the request's catalog (identity until then)
-    app.state.templates.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    install_translations(app.state.templates.env)  # `_()` in templates speaks each request's locale
     install_accounts(app)  # sign-in, users, API keys, audit log; CSRF helpers for templates
     install_error_handlers(app)
     app.state.limiter = RateLimiter(settings.rate_limits, settings.redis_url)
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_hours_router)
     app.include_router(admin_privacy_router)
     app.include_router(admin_actions_router)
+    app.include_router(admin_search_router)
     app.include_router(admin_channels_router)
     app.include_router(widget_router)
     app.include_router(channels.router)

@@ -34,6 +34,8 @@ privacy_app = typer.Typer(help="Export or delete a customer's data; apply retent
 app.add_typer(privacy_app, name="privacy")
 rules_app = typer.Typer(help="Keep a bot's reply rules in a YAML file (e.g. in git).", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+users_app = typer.Typer(help="Console accounts: create, list, reset passwords, disable.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 BotOpt = Annotated[str, typer.Option("--bot", help="The bot's slug.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -503,3 +505,107 @@ def rules_import(
     with services() as svc:  # a missing file (OSError) or a bad rule (ConfigError) is a one-line failure
         written, removed = import_rules(svc.runtimes, bot, path.read_text(encoding="utf-8"), merge=merge)
     typer.echo(f"imported {written} rule(s) into {bot!r}; removed {removed}")
+
+
+EmailArg = Annotated[str, typer.Argument(help="The user's e-mail address.")]
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
+]
+
+
+def read_password(from_stdin: bool) -> str:
+    """The new password: --password-stdin, else $FRONTDESK_PASSWORD, else a hidden prompt (never argv)."""
+    import os
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            fail("--password-stdin: standard input had no password")
+        return password
+    if os.environ.get("FRONTDESK_PASSWORD"):
+        return os.environ["FRONTDESK_PASSWORD"]
+    if not sys.stdin.isatty():
+        fail("no password: set FRONTDESK_PASSWORD, pass --password-stdin, or run in a terminal to be asked")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@users_app.command("create")
+def users_create(
+    email: EmailArg,
+    tenant: Annotated[str, typer.Option("--tenant", help="The tenant's name or id.")],
+    role: Annotated[str, typer.Option("--role", help="owner, admin, agent or viewer.")] = "agent",
+    create_tenant: Annotated[
+        bool, typer.Option("--create-tenant", help="Create the tenant if none has the name.")
+    ] = False,
+    password_stdin: PasswordStdinOpt = False,
+) -> None:
+    """Add a console user to a tenant (password from a prompt, $FRONTDESK_PASSWORD or --password-stdin)."""
+    from admin.auth import ROLES
+    from admin.operator_accounts import create_user, find_tenant, normalize_email
+
+    if role not in ROLES:
+        fail(f"unknown role {role!r}; a role is one of {', '.join(ROLES)}")
+    try:
+        normalize_email(email)
+    except FrontdeskError as exc:
+        fail(exc.message)
+    password = read_password(password_stdin)
+    with services() as svc, Session(svc.engine) as session:
+        row = find_tenant(session, tenant, create=create_tenant)
+        user = create_user(session, row, email, role, password)
+        typer.echo(f"created {user.role} {user.email} in tenant {row.name} ({row.id})")
+
+
+@users_app.command("list")
+def users_list(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant (name or id).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List console users with their tenant, role and whether they are disabled."""
+    from dataclasses import asdict
+
+    from admin.operator_accounts import find_tenant, list_users
+
+    with services() as svc, Session(svc.engine) as session:
+        rows = list_users(session, find_tenant(session, tenant) if tenant else None)
+    if as_json:
+        print_json([asdict(r) for r in rows])
+        return
+    for r in rows:
+        state = "disabled" if r.disabled else "active"
+        typer.echo(f"{r.email}\t{r.role}\t{r.tenant}\t{state}\t{r.created_at:%Y-%m-%d}")
+
+
+@users_app.command("reset-password")
+def users_reset_password(email: EmailArg, password_stdin: PasswordStdinOpt = False) -> None:
+    """Set a user's password and end all their console sessions."""
+    from admin.operator_accounts import find_user, reset_password
+
+    with services() as svc, Session(svc.engine) as session:
+        find_user(session, email)  # an unknown user fails before the password is asked for
+        ended = reset_password(session, email, read_password(password_stdin))
+    typer.echo(f"password of {email.strip().lower()} reset; {ended} session(s) ended")
+
+
+@users_app.command("disable")
+def users_disable(email: EmailArg) -> None:
+    """Stop a user from signing in: end their sessions and revoke the API keys they created."""
+    from admin.operator_accounts import disable_user
+
+    with services() as svc, Session(svc.engine) as session:
+        done = disable_user(session, email)
+    who = email.strip().lower()
+    if done.already:
+        typer.echo(f"{who} was already disabled")
+    else:
+        typer.echo(f"disabled {who}; {done.sessions_ended} session(s) ended, {done.keys_revoked} API key(s) revoked")
+
+
+@users_app.command("enable")
+def users_enable(email: EmailArg) -> None:
+    """Let a disabled user sign in again with their last password."""
+    from admin.operator_accounts import enable_user
+
+    with services() as svc, Session(svc.engine) as session:
+        changed = enable_user(session, email)
+    typer.echo(f"{'enabled' if changed else 'already enabled:'} {email.strip().lower()}")

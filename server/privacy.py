@@ -21,6 +21,7 @@ from sqlmodel import Session, col, delete, select
 from bot.pii import redact
 from server import voice_store
 from server.errors import NotFound
+from server.metrics import rollup
 from server.store import get_bot
 from server.tables import Bot, ChannelDelivery, Conversation, Feedback, IntentExample, Message, Tenant, utcnow
 
@@ -137,6 +138,7 @@ def _delete_recordings(engine: Engine, data_dir: Path | None) -> None:
 
 
 def _delete_conversations(session: Session, ids: list[str]) -> Deleted:
+    rollup.invalidate_conversations(session, ids)  # the metrics of the days they touched are recomputed
     message_ids = select(Message.id).where(col(Message.conversation_id).in_(ids))
     # examples an admin labelled from these messages hold the customer's words too
     session.exec(delete(IntentExample).where(col(IntentExample.message_id).in_(message_ids)))  # type: ignore[call-overload]

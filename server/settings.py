@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.action_settings import ActionSettings
 from bot.generation.config import GenerationSettings
 from bot.voice.config import VoiceSettings
+from server.sweeper import SweeperSettings
 from knowledge.config import KnowledgeSettings
 from server.ratelimit import RateLimitSettings
 
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
     actions: ActionSettings = Field(default_factory=ActionSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

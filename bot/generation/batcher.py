@@ -15,12 +15,14 @@ module adds what a chat server needs around it:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -135,7 +137,7 @@ class ContinuousBatcher:
             manager = self._running_manager()
             request_id = uuid.uuid4().hex
             self._streams[request_id] = _Stream(queue.Queue(), self._epoch)
-        extra = {"temperature": temperature} if temperature and self.generation_config.do_sample else {}
+        extra = {"temperature": temperature} if self._own_temperature(temperature) else {}
         added = manager.add_request(
             input_ids=list(input_ids),
             request_id=request_id,
@@ -148,6 +150,13 @@ class ContinuousBatcher:
             self._release(request_id, manager, cancelled=False)
             raise GenerationUnavailable("the local generation loop is not accepting requests")
         return request_id, manager
+
+    def _own_temperature(self, temperature: float | None) -> bool:
+        """Whether the request needs its own temperature (the loop samples at another non-default one)."""
+        engine_temperature = self.generation_config.temperature
+        if not self.generation_config.do_sample or engine_temperature in (None, 1.0):
+            return False
+        return bool(temperature) and temperature != engine_temperature
 
     def _outputs(self, request_id: str, cancel: threading.Event) -> Iterator[Any]:
         """Yield the request's outputs (coalesced to the latest) until it finishes, fails or is cancelled."""
@@ -194,6 +203,7 @@ class ContinuousBatcher:
             generation_config=self.generation_config, continuous_batching_config=self._cb_config()
         )
         self._manager.start()
+        _stop_at_exit(self)
         threading.Thread(
             target=self._dispatch, args=(self._manager, self._epoch), name="frontdesk-batch-dispatch", daemon=True
         ).start()
@@ -236,3 +246,26 @@ class ContinuousBatcher:
             stream = self._streams.get(output.request_id)
         if stream is not None:
             stream.outputs.put(output)
+
+
+_live: weakref.WeakSet[ContinuousBatcher] = weakref.WeakSet()
+
+
+def _close_live() -> None:
+    for batcher in list(_live):
+        batcher.close()
+
+
+def _stop_at_exit(batcher: ContinuousBatcher) -> None:
+    """Close the batcher when the interpreter exits, before it waits for threads.
+
+    transformers' loop thread is not a daemon; a batcher nobody closed would keep the process
+    alive. threading's pre-join hook (what concurrent.futures uses) runs before that wait; atexit
+    runs after it, too late.
+    """
+    if not _live:
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            with contextlib.suppress(RuntimeError):  # already shutting down
+                register(_close_live)
+    _live.add(batcher)

@@ -8,6 +8,7 @@ the configured temperature), so their greedy answers are the same token for toke
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -123,7 +124,7 @@ class LocalGenerator:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
         config = self.generation_config
         if config.do_sample and request.temperature > 0:
-            config = config.copy()
+            config = copy.deepcopy(config)
             config.temperature = request.temperature
         errors: list[BaseException] = []
 
@@ -159,7 +160,7 @@ def decoding_config(lm: Any, tokenizer: Any, settings: GenerationSettings) -> An
     """
     from transformers import GenerationConfig
 
-    eos = lm.generation_config.eos_token_id if lm.generation_config.eos_token_id is not None else None
+    eos = lm.generation_config.eos_token_id
     if eos is None:
         eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos

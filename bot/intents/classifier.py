@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,12 +29,13 @@ from bot.intents import OUT_OF_SCOPE
 from bot.intents import companion as intent_companion
 from bot.intents.calibration import cross_validated, cv_folds, holdout_split, pick_threshold
 from bot.intents.finetune import FinetuneConfig, FinetunedEncoder, finetune
-from knowledge.embeddings import Embedder
+from knowledge.embeddings import SMALL_BATCH, Embedder, single_thread
 
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "finetune", "frozen")
 SENTENCE_TRANSFORMERS = "sentence-transformers"
+PREDICTION_CACHE_SIZE = 2048  # single-message feature vectors kept (customers repeat their questions)
 SERVE_CALIBRATION_ABOVE = 2000  # in-scope examples above which one fine-tune (on 80 %) is served, not two
 Progress = Callable[[str, float], None]
 
@@ -125,6 +128,9 @@ class IntentClassifier:
         self.held_out: HeldOut | None = None  # set by a fine-tune's calibration run (not saved)
         self._x: np.ndarray  # embeddings of the training texts while fit() runs
         self._companion_x: np.ndarray | None = None  # the companion's, while fit() runs
+        self.prediction_cache_size = PREDICTION_CACHE_SIZE  # 0: no cache
+        self._features: OrderedDict[str, np.ndarray] = OrderedDict()  # predict() of one text: its vector
+        self._features_lock = threading.Lock()
 
     # -- training -------------------------------------------------------------------------------
 
@@ -144,6 +150,8 @@ class IntentClassifier:
         if len(set(y[in_scope])) < 2:
             raise ConfigError("need at least two intents with examples to train")
         method = self._resolve_method()
+        with self._features_lock:  # the encoders change: vectors of an earlier model must not be reused
+            self._features.clear()
         self.companion = intent_companion.choose(self.embedder, self.companion_mode, list(texts))
         self._companion_x = self.companion.encode(list(texts)) if self.companion is not None else None
         if method == "finetune":
@@ -152,6 +160,8 @@ class IntentClassifier:
             self._fit_frozen(list(texts), y, report)
         self.method = method
         self._companion_x = None
+        with self._features_lock:
+            self._features.clear()
         report("done", 1.0)
         return self
 
@@ -266,13 +276,38 @@ class IntentClassifier:
         """Predict intents; below the threshold the intent is 'oos'."""
         if self.coef is None or self.intercept is None:
             raise ConfigError("intent classifier is not trained")
-        main = self.encoder.encode(texts) if self.encoder is not None else self.embedder.encode(texts)
-        vectors = intent_companion.join(main, self.companion, texts)
+        vectors = self._vectors(list(texts))
         conf, top = _softmax_top(vectors @ self.coef.T + self.intercept, self.classes)
         return [
             Prediction(str(t) if c >= self.threshold else OUT_OF_SCOPE, float(c), str(t))
             for c, t in zip(conf, top, strict=True)
         ]
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        """The head's input for texts. One text (a customer's message) is cached by its exact text, and
+        small calls run on one torch thread (knowledge.embeddings.single_thread)."""
+        cache = len(texts) == 1 and self.prediction_cache_size > 0
+        if cache:
+            with self._features_lock:
+                cached = self._features.get(texts[0])
+                if cached is not None:
+                    self._features.move_to_end(texts[0])
+                    return cached[None, :].copy()
+        if len(texts) <= SMALL_BATCH:
+            with single_thread():
+                vectors = self._encode(texts)
+        else:
+            vectors = self._encode(texts)
+        if cache:
+            with self._features_lock:
+                self._features[texts[0]] = vectors[0].copy()
+                if len(self._features) > self.prediction_cache_size:
+                    self._features.popitem(last=False)
+        return vectors
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        main = self.encoder.encode(texts) if self.encoder is not None else self.embedder.encode(texts)
+        return intent_companion.join(main, self.companion, texts)
 
     # -- persistence ----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from server.errors import BadRequest, NotFound
+from server.metrics import rollup
 from server.tables import Conversation, Feedback, Message
 
 
@@ -30,6 +31,7 @@ def record(
     )
     feedback.score, feedback.comment, feedback.message_id = score, comment, message_id
     session.add(feedback)
+    rollup.invalidate_conversation(session, conversation)  # late feedback changes a closed day's figures
     session.commit()
     return feedback
 

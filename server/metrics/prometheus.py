@@ -38,8 +38,12 @@ class DatabaseCollector(Collector):
                 messages.add_metric([slug, role], n)
             yield messages
             yield self._counter(
-                session, "fallback_replies", "Bot replies that were the fallback.", Message,
-                col(Message.role) == "bot", col(Message.fallback),
+                session,
+                "fallback_replies",
+                "Bot replies that were the fallback.",
+                Message,
+                col(Message.role) == "bot",
+                col(Message.fallback),
             )
             csat = GaugeMetricFamily("frontdesk_csat_average", "Average CSAT rating (1-5).", labels=["bot"])
             query = select(Bot.slug, func.avg(Feedback.score)).join(Feedback, col(Feedback.bot_id) == col(Bot.id))

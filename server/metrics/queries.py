@@ -1,4 +1,4 @@
-"""Metrics of one bot over a date range, computed with SQL aggregates."""
+"""Metrics of one bot over a date range: additive counts (rollup + live), sampled percentiles, insights."""
 
 from __future__ import annotations
 
@@ -6,34 +6,48 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, distinct, exists, func
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from server.metrics import insights, rollup
+from server.metrics.counts import Counts, Key, grouped_counts
+from server.metrics.insights import percentile
 from server.metrics.scope import Scope
-from server.tables import Conversation, Feedback, Message
+from server.tables import Conversation, Message
 
-LATENCY_SAMPLE = 5000  # latency percentiles use the most recent replies in range, at most this many
+LATENCY_SAMPLE = 2000  # latency percentiles use the most recent replies in range, at most this many
 TOP_INTENTS = 10
 UNANSWERED = 20
 
 
 @dataclass
 class DayVolume:
-    """Conversations started and customer messages received on one day (UTC)."""
+    """One day (UTC) of the series: volume, outcomes and satisfaction."""
 
     day: date
     conversations: int = 0
     messages: int = 0
+    handoffs: int = 0
+    auto_resolved: int = 0
+    csat_sum: int = 0
+    csat_ratings: int = 0
+
+    @property
+    def resolution_rate(self) -> float | None:
+        """Automatically resolved conversations / conversations started that day."""
+        return ratio(self.auto_resolved, self.conversations)
+
+    @property
+    def handoff_rate(self) -> float | None:
+        """Handed-off conversations / conversations started that day."""
+        return ratio(self.handoffs, self.conversations)
+
+    @property
+    def csat_average(self) -> float | None:
+        """Average CSAT rating of conversations started that day."""
+        return ratio(self.csat_sum, self.csat_ratings)
 
 
-@dataclass
-class Unanswered:
-    """A customer question whose stored reply was the fallback."""
-
-    conversation_id: str
-    text: str
-    created_at: datetime
+Unanswered = insights.Question  # the latest unanswered questions of the page
 
 
 @dataclass
@@ -52,9 +66,17 @@ class BotMetrics:
     thumbs_down: int
     latency_p50_ms: float | None
     latency_p95_ms: float | None
+    handoffs: int = 0
+    auto_resolved: int = 0
+    first_response_p50_ms: float | None = None
+    first_response_p95_ms: float | None = None
     top_intents: list[tuple[str, int]] = field(default_factory=list)
     unanswered: list[Unanswered] = field(default_factory=list)
     daily: list[DayVolume] = field(default_factory=list)
+    clusters: list[insights.Cluster] = field(default_factory=list)
+    gaps: list[insights.Gap] = field(default_factory=list)
+    intents: list[str] = field(default_factory=list)  # every intent seen in range, for the filter
+    channels: list[str] = field(default_factory=list)  # every channel seen in range, for the filter
 
     @property
     def reply_rate(self) -> float | None:
@@ -76,98 +98,113 @@ class BotMetrics:
         """Thumbs up / all thumbs."""
         return ratio(self.thumbs_up, self.thumbs_up + self.thumbs_down)
 
+    @property
+    def resolution_rate(self) -> float | None:
+        """Automatically resolved conversations / conversations (docs/metrics.md)."""
+        return ratio(self.auto_resolved, self.conversations)
+
+    @property
+    def handoff_rate(self) -> float | None:
+        """Conversations handed to a person / conversations."""
+        return ratio(self.handoffs, self.conversations)
+
 
 def ratio(part: int, whole: int) -> float | None:
     """part / whole, or None when whole is zero."""
     return part / whole if whole else None
 
 
-def compute(session: Session, scope: Scope) -> BotMetrics:
-    """All metrics of scope's bot, range and channel."""
-    counts = message_counts(session, scope)
-    feedback = feedback_counts(session, scope)
+def groups(
+    session: Session, scope: Scope, *, use_rollup: bool = True, now: datetime | None = None
+) -> dict[Key, Counts]:
+    """The scope's bot's counts per (day, channel, intent): closed days from the rollup, or all live."""
+    rollup.ensure_statistics(session)
+    if use_rollup:
+        return rollup.load(session, scope.bot_id, scope.start, scope.end, now)
+    return grouped_counts(session, scope.bot_id, scope.since, scope.until)
+
+
+def compute(session: Session, scope: Scope, *, use_rollup: bool = True, now: datetime | None = None) -> BotMetrics:
+    """All metrics of scope's bot, range, channel and intent.
+
+    use_rollup=False computes every count from the raw tables (the reference the rollup must equal).
+    """
+    in_scope = {
+        k: c
+        for k, c in groups(session, scope, use_rollup=use_rollup, now=now).items()
+        if scope.start <= k.day <= scope.end
+    }
+    selected = select_groups(scope, in_scope)
+    totals = Counts()
+    for counts in selected.values():
+        totals.add(counts)
     p50, p95 = latency_percentiles(session, scope)
+    f50, f95 = insights.first_response_percentiles(session, scope)
+    questions = insights.fallback_questions(session, scope)  # one sample for the latest and the clusters
     return BotMetrics(
-        conversations=conversation_count(session, scope),
-        **counts,
-        **feedback,
+        conversations=totals.conversations,
+        customer_messages=totals.customer_messages,
+        replied_messages=totals.replied_messages,
+        bot_replies=totals.bot_replies,
+        fallback_replies=totals.fallback_replies,
+        failed_turns=totals.failed_turns,
+        csat_average=ratio(totals.csat_sum, totals.csat_ratings),
+        csat_responses=totals.csat_conversations,
+        thumbs_up=totals.thumbs_up,
+        thumbs_down=totals.thumbs_down,
         latency_p50_ms=p50,
         latency_p95_ms=p95,
-        top_intents=top_intents(session, scope),
-        unanswered=unanswered(session, scope),
-        daily=daily_volume(session, scope),
+        handoffs=totals.handoffs,
+        auto_resolved=totals.auto_resolved,
+        first_response_p50_ms=f50,
+        first_response_p95_ms=f95,
+        top_intents=top_intents(selected),
+        unanswered=questions[:UNANSWERED],
+        daily=daily_series(scope, selected),
+        clusters=insights.cluster(questions),
+        gaps=insights.knowledge_gaps(session, scope),
+        intents=sorted({k.intent for k in in_scope if k.intent}),
+        channels=sorted({k.channel for k in in_scope}),
     )
 
 
-def conversation_count(session: Session, scope: Scope) -> int:
-    """Conversations started in range."""
-    return session.exec(select(func.count()).select_from(Conversation).where(*scope.conversations())).one()
-
-
-def message_counts(session: Session, scope: Scope) -> dict[str, int]:
-    """Customer messages, those with a stored reply, failed turns, bot replies and fallbacks.
-
-    One pass over the messages in range; "has a reply" is a correlated EXISTS on the indexed
-    reply_to column, so no join multiplies rows and no COUNT(DISTINCT) is needed.
-    """
-    reply = aliased(Message)
-    is_customer, is_bot = col(Message.role) == "customer", col(Message.role) == "bot"
-    replied = exists().where(col(reply.reply_to) == col(Message.id), col(reply.role) == "bot")
-
-    def n(condition: Any) -> Any:
-        return func.count(case((condition, 1)))
-
-    row = session.exec(
-        select(
-            n(is_customer),
-            n(is_customer & replied),
-            n(is_customer & (col(Message.status) == "failed")),
-            n(is_bot),
-            n(is_bot & col(Message.fallback)),
-        )
-        .select_from(Message)
-        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
-        .where(*scope.messages())
-    ).one()
-    keys = ("customer_messages", "replied_messages", "failed_turns", "bot_replies", "fallback_replies")
-    return {key: int(value or 0) for key, value in zip(keys, row, strict=True)}
-
-
-def feedback_counts(session: Session, scope: Scope) -> dict[str, Any]:
-    """CSAT average and responses, thumbs up and down, for conversations started in range."""
-    is_csat, is_thumb = col(Feedback.kind) == "csat", col(Feedback.kind) == "thumb"
-    row = session.exec(
-        select(
-            func.avg(case((is_csat, Feedback.score))),
-            func.count(distinct(case((is_csat, Feedback.conversation_id)))),
-            func.sum(case((is_thumb & (col(Feedback.score) > 0), 1), else_=0)),
-            func.sum(case((is_thumb & (col(Feedback.score) < 0), 1), else_=0)),
-        )
-        .select_from(Feedback)
-        .join(Conversation, col(Conversation.id) == col(Feedback.conversation_id))
-        .where(*scope.conversations())
-    ).one()
-    average, responses, up, down = row
+def select_groups(scope: Scope, by_group: dict[Key, Counts]) -> dict[Key, Counts]:
+    """The groups inside the scope's days, channel and intent."""
     return {
-        "csat_average": None if average is None else float(average),
-        "csat_responses": int(responses or 0),
-        "thumbs_up": int(up or 0),
-        "thumbs_down": int(down or 0),
+        k: c
+        for k, c in by_group.items()
+        if scope.start <= k.day <= scope.end
+        and (not scope.channel or k.channel == scope.channel)
+        and (scope.intent is None or k.intent == scope.intent)
     }
 
 
-def top_intents(session: Session, scope: Scope, limit: int = TOP_INTENTS) -> list[tuple[str, int]]:
-    """The most frequent intents of bot replies, most frequent first."""
-    n = func.count().label("n")
-    rows = session.exec(
-        select(Message.intent, n)
-        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
-        .where(*scope.messages(), col(Message.role) == "bot", col(Message.intent).is_not(None))
-        .group_by(Message.intent)
-        .order_by(n.desc(), Message.intent)
-        .limit(limit)
-    ).all()
-    return [(str(intent), int(count)) for intent, count in rows]
+def series(session: Session, scope: Scope, *, use_rollup: bool = True) -> list[DayVolume]:
+    """The daily series alone (for exports): no samples, no insights."""
+    return daily_series(scope, select_groups(scope, groups(session, scope, use_rollup=use_rollup)))
+
+
+def top_intents(selected: dict[Key, Counts], limit: int = TOP_INTENTS) -> list[tuple[str, int]]:
+    """The most frequent intents of bot replies, most frequent first (ties by name)."""
+    per_intent: dict[str, int] = {}
+    for key, counts in selected.items():
+        if key.intent and counts.bot_replies:
+            per_intent[key.intent] = per_intent.get(key.intent, 0) + counts.bot_replies
+    return sorted(per_intent.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+
+def daily_series(scope: Scope, selected: dict[Key, Counts]) -> list[DayVolume]:
+    """Every day in range (zeros included) with its conversations, messages, outcomes and CSAT."""
+    days = {d: DayVolume(d) for d in scope.days()}
+    for key, c in selected.items():
+        day = days.setdefault(key.day, DayVolume(key.day))
+        day.conversations += c.conversations
+        day.messages += c.customer_messages
+        day.handoffs += c.handoffs
+        day.auto_resolved += c.auto_resolved
+        day.csat_sum += c.csat_sum
+        day.csat_ratings += c.csat_ratings
+    return [days[d] for d in sorted(days)]
 
 
 def latency_percentiles(
@@ -181,7 +218,7 @@ def latency_percentiles(
     traces = session.exec(
         select(Message.trace)
         .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
-        .where(*scope.messages(), col(Message.role) == "bot")
+        .where(*scope.messages(), *scope.message_intent(), col(Message.role) == "bot")
         .order_by(col(Message.created_at).desc())
         .limit(limit)
     ).all()
@@ -197,49 +234,6 @@ def answer_latency(trace: dict[str, Any] | None) -> float | None:
     return float(sum(v for v in stages.values() if isinstance(v, int | float)))
 
 
-def percentile(sorted_values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile of already sorted values, or None when there are none."""
-    if not sorted_values:
-        return None
-    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil(n * pct / 100)
-    return sorted_values[int(rank) - 1]
-
-
 def unanswered(session: Session, scope: Scope, limit: int = UNANSWERED) -> list[Unanswered]:
-    """The most recent customer messages whose reply was the fallback."""
-    customer, reply = aliased(Message), aliased(Message)
-    rows = session.exec(
-        select(customer.conversation_id, customer.text, customer.created_at)
-        .join(Conversation, col(Conversation.id) == col(customer.conversation_id))
-        .join(reply, col(reply.reply_to) == col(customer.id))
-        .where(*scope.messages(customer), col(customer.role) == "customer")
-        .where(col(reply.role) == "bot", col(reply.fallback))
-        .order_by(col(customer.created_at).desc())
-        .limit(limit)
-    ).all()
-    return [Unanswered(conversation_id=c, text=t, created_at=at) for c, t, at in rows]
-
-
-def daily_volume(session: Session, scope: Scope) -> list[DayVolume]:
-    """Conversations and customer messages per day, every day in range (zeros included)."""
-    days = {d: DayVolume(d) for d in scope.days()}
-    conv_day = func.date(Conversation.created_at)
-    for day, n in session.exec(
-        select(conv_day, func.count()).where(*scope.conversations()).group_by(conv_day)
-    ).all():
-        _day(days, day).conversations = int(n)
-    msg_day = func.date(Message.created_at)
-    for day, n in session.exec(
-        select(msg_day, func.count())
-        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
-        .where(*scope.messages(), col(Message.role) == "customer")
-        .group_by(msg_day)
-    ).all():
-        _day(days, day).messages = int(n)
-    return list(days.values())
-
-
-def _day(days: dict[date, DayVolume], value: Any) -> DayVolume:
-    """The entry for a SQL date (a date on PostgreSQL, an ISO string on SQLite)."""
-    key = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-    return days.setdefault(key, DayVolume(key))
+    """The customer questions of the most recent fallback replies in range (newest first)."""
+    return insights.fallback_questions(session, scope, limit)

@@ -1,9 +1,9 @@
 """A tour of the console as a business would take it, in Chromium against a real `frontdesk serve`.
 
 An admin signs in, reads the bot's metrics, uploads a document and waits until it is ingested,
-adds intent examples and trains a new intent model (seeing its evaluation table), then chats
-as a customer in the demo page's widget: the answer quotes the new document with a citation,
-the customer gives it a thumb up and the conversation five stars. Back on the metrics page the
+finds it with the search tester, adds intent examples and trains a new intent model (seeing its
+evaluation table), then chats as a customer in the demo page's widget: the answer quotes the new
+document with a citation, the customer gives it a thumb up and the conversation five stars. Back on the metrics page the
 conversation, message, CSAT and thumb figures have moved by exactly that one conversation.
 Every step leaves a full-page screenshot in the artifacts folder (see `artifacts_dir`).
 """
@@ -129,6 +129,27 @@ def upload_document(tour: Tour, folder: Path) -> None:
     tour.shot("knowledge-ready")
 
 
+def search_for_it(tour: Tour) -> None:
+    """Ask the knowledge page's search tester the customer's question: the new document comes first."""
+    page = tour.page
+    link = page.locator("a[href$='/knowledge/search']")
+    if link.count():
+        link.first.click()
+        page.wait_for_load_state()
+    else:  # until the knowledge page links to it (admin/templates/knowledge.html)
+        page.goto(tour.base + "/admin/bots/demo/knowledge/search")
+    form = page.locator("form.search-tester")
+    assert form.count() == 1, "the console has no search tester: server/app.py must include admin.search_page.router"
+    form.locator("input[name=q]").fill(QUESTION)
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    first = page.locator("table.search-hits tr[data-document]").first
+    assert "Pets in the showroom" in first.locator(".hit-source").inner_text(), page.locator("main").inner_text()
+    assert ANSWER_FACT in first.locator(".hit-text").inner_text()
+    assert page.locator(".search-verdict.confident").count() == 1
+    tour.shot("knowledge-search")
+
+
 def train_intents(tour: Tour) -> None:
     """Add examples of a new intent one by one, train a new version and see its evaluation table."""
     page = tour.page
@@ -197,6 +218,7 @@ def test_console_tour_upload_train_chat_rate_and_see_the_metrics(server: ServerP
         tour.shot("metrics-before")
 
         upload_document(tour, tmp_path)
+        search_for_it(tour)
         train_intents(tour)
         chat_and_rate(tour)
 
@@ -212,5 +234,5 @@ def test_console_tour_upload_train_chat_rate_and_see_the_metrics(server: ServerP
     up, down = thumbs(before["thumbs"])
     assert thumbs(after["thumbs"]) == (up + 1, down), (before, after)
     shots = sorted(p.name for p in artifacts_dir().glob("console-tour-*.png"))
-    assert len(shots) >= 9 and all((artifacts_dir() / name).stat().st_size > 0 for name in shots)
+    assert len(shots) >= 10 and all((artifacts_dir() / name).stat().st_size > 0 for name in shots)
     assert "Traceback" not in server.log()

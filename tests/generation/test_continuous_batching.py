@@ -147,6 +147,8 @@ def test_cancel_mid_stream_frees_the_slot(generator: LocalGenerator) -> None:
     cancel.set()
     assert list(stream) == []  # a cancelled stream ends at once
     assert engine.in_flight == 0
+    scheduler = engine._manager.batch_processor.scheduler  # the request also leaves transformers' batch
+    wait_until(lambda: not scheduler.active_requests and not scheduler.waiting_requests, timeout=5)
     final = list(engine.tokens(prompt(5), 4, threading.Event()))
     assert final[-1] == reference(generator, prompt(5), 4)
     stream = engine.tokens(prompt(10), 500, threading.Event())  # dropping the iterator also frees it
@@ -220,3 +222,18 @@ def test_closed_engine_refuses_new_requests(generator: LocalGenerator) -> None:
         next(engine.tokens(prompt(3), 2, threading.Event()))
     with pytest.raises(ValueError, match="prompt token"):
         next(batcher(generator).tokens([], 2, threading.Event()))
+
+
+@pytest.mark.parametrize("engine", ["batched", "sequential"])
+def test_sampling_at_the_configured_and_a_per_request_temperature(model_dir: Path, engine: str) -> None:
+    settings = GenerationSettings(
+        backend="local", model_path=str(model_dir), device="cpu", engine=engine, temperature=0.8
+    )
+    gen = LocalGenerator(settings)
+    try:
+        assert gen.generation_config.do_sample and gen.generation_config.temperature == 0.8
+        for temperature in (0.8, 1.5):
+            answer = "".join(gen.stream(chat_request(4, max_new_tokens=10, temperature=temperature)))
+            assert answer.strip() and len(answer.split()) <= 10
+    finally:
+        gen.close()

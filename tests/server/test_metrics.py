@@ -35,20 +35,38 @@ def tenant_of_admin(session: Session, email: str) -> str:
 
 
 def add_turn(
-    session: Session, conversation: Conversation, at: datetime, text: str, *,
-    intent: str | None = None, fallback: bool = False, latency: dict[str, float] | None = None, failed: bool = False,
+    session: Session,
+    conversation: Conversation,
+    at: datetime,
+    text: str,
+    *,
+    intent: str | None = None,
+    fallback: bool = False,
+    latency: dict[str, float] | None = None,
+    failed: bool = False,
 ) -> str | None:
     """A customer message and (unless it failed) the bot's reply one second later; the reply's id."""
     customer = Message(
-        conversation_id=conversation.id, role="customer", text=text, created_at=at,
-        status="failed" if failed else "answered", intent=intent,
+        conversation_id=conversation.id,
+        role="customer",
+        text=text,
+        created_at=at,
+        status="failed" if failed else "answered",
+        intent=intent,
     )
     session.add(customer)
     if failed:
         return None
     reply = Message(
-        conversation_id=conversation.id, role="bot", text="…", reply_to=customer.id, status="sent",
-        intent=intent, fallback=fallback, trace={"latency_ms": latency or {}}, created_at=at + timedelta(seconds=1),
+        conversation_id=conversation.id,
+        role="bot",
+        text="…",
+        reply_to=customer.id,
+        status="sent",
+        intent=intent,
+        fallback=fallback,
+        trace={"latency_ms": latency or {}},
+        created_at=at + timedelta(seconds=1),
     )
     session.add(reply)
     return reply.id
@@ -65,24 +83,40 @@ def build(session: Session, tenant_id: str) -> Fixture:
     session.add_all([c1, c2, c3, late])
     session.flush()
     r = {
-        "r1": add_turn(session, c1, D1 + timedelta(minutes=1), "opening hours?", intent="hours",
-                       latency={"intent": 100, "generate": 50}),
-        "r2": add_turn(session, c1, D1 + timedelta(minutes=2), "what about <b>zebras</b>?", fallback=True,
-                       latency={"generate": 300}),
-        "r3": add_turn(session, c2, D2 + timedelta(minutes=1), "refund please", intent="refund",
-                       latency={"generate": 50}),
-        "r4": add_turn(session, c3, D2 + timedelta(hours=2, minutes=1), "blah blah", fallback=True,
-                       latency={"generate": 1000}),
+        "r1": add_turn(
+            session,
+            c1,
+            D1 + timedelta(minutes=1),
+            "opening hours?",
+            intent="hours",
+            latency={"intent": 100, "generate": 50},
+        ),
+        "r2": add_turn(
+            session,
+            c1,
+            D1 + timedelta(minutes=2),
+            "what about <b>zebras</b>?",
+            fallback=True,
+            latency={"generate": 300},
+        ),
+        "r3": add_turn(
+            session, c2, D2 + timedelta(minutes=1), "refund please", intent="refund", latency={"generate": 50}
+        ),
+        "r4": add_turn(
+            session, c3, D2 + timedelta(hours=2, minutes=1), "blah blah", fallback=True, latency={"generate": 1000}
+        ),
         "late": add_turn(session, late, late.created_at, "outside the range", intent="hours"),
     }
     add_turn(session, c2, D2 + timedelta(minutes=5), "this one crashed", failed=True)
     session.flush()  # messages before the feedback that points at them
-    session.add_all([
-        Feedback(bot_id=bot.id, conversation_id=c1.id, kind="csat", score=4),
-        Feedback(bot_id=bot.id, conversation_id=c1.id, message_id=r["r1"], kind="thumb", score=1),
-        Feedback(bot_id=bot.id, conversation_id=c2.id, kind="csat", score=2),
-        Feedback(bot_id=bot.id, conversation_id=c2.id, message_id=r["r3"], kind="thumb", score=-1),
-    ])
+    session.add_all(
+        [
+            Feedback(bot_id=bot.id, conversation_id=c1.id, kind="csat", score=4),
+            Feedback(bot_id=bot.id, conversation_id=c1.id, message_id=r["r1"], kind="thumb", score=1),
+            Feedback(bot_id=bot.id, conversation_id=c2.id, kind="csat", score=2),
+            Feedback(bot_id=bot.id, conversation_id=c2.id, message_id=r["r3"], kind="thumb", score=-1),
+        ]
+    )
     session.commit()
     return Fixture(bot=bot, replies={k: v for k, v in r.items() if v})
 
@@ -137,9 +171,16 @@ def test_console_page_requires_login_and_shows_the_numbers(client, demo_services
     page = client.get(url, auth=console_auth(demo_services, seeded.admin_email))
     assert page.status_code == 200
     text = page.text
-    for metric, value in [("conversations", ">3"), ("customer_messages", ">5"), ("reply_rate", "80.0%"),
-                          ("fallback_rate", "50.0%"), ("failed_turns", ">1"), ("csat_average", "3.00"),
-                          ("csat_response_rate", "66.7%"), ("latency", "150 ms / 1000 ms")]:
+    for metric, value in [
+        ("conversations", ">3"),
+        ("customer_messages", ">5"),
+        ("reply_rate", "80.0%"),
+        ("fallback_rate", "50.0%"),
+        ("failed_turns", ">1"),
+        ("csat_average", "3.00"),
+        ("csat_response_rate", "66.7%"),
+        ("latency", "150 ms / 1000 ms"),
+    ]:
         cell = text.split(f'data-metric="{metric}"', 1)[1].split("</td>", 1)[0]
         assert cell == value if value.startswith(">") else value in cell, (metric, cell)
     assert "<svg" in text and text.count("<rect") == 3
@@ -176,10 +217,53 @@ def test_csv_export_of_the_daily_series(client, demo_services, fixture: Fixture)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    assert rows == [
-        {"day": "2026-01-10", "conversations": "1", "customer_messages": "2"},
-        {"day": "2026-01-11", "conversations": "0", "customer_messages": "0"},
-        {"day": "2026-01-12", "conversations": "2", "customer_messages": "3"},
+    picked = [
+        {
+            k: row[k]
+            for k in (
+                "day",
+                "conversations",
+                "customer_messages",
+                "auto_resolved",
+                "resolution_rate",
+                "handoffs",
+                "csat_ratings",
+                "csat_average",
+            )
+        }
+        for row in rows
+    ]
+    assert picked == [
+        {
+            "day": "2026-01-10",
+            "conversations": "1",
+            "customer_messages": "2",
+            "auto_resolved": "1",
+            "resolution_rate": "1.0",
+            "handoffs": "0",
+            "csat_ratings": "1",
+            "csat_average": "4.0",
+        },
+        {
+            "day": "2026-01-11",
+            "conversations": "0",
+            "customer_messages": "0",
+            "auto_resolved": "0",
+            "resolution_rate": "",
+            "handoffs": "0",
+            "csat_ratings": "0",
+            "csat_average": "",
+        },
+        {
+            "day": "2026-01-12",
+            "conversations": "2",
+            "customer_messages": "3",
+            "auto_resolved": "0",
+            "resolution_rate": "0.0",
+            "handoffs": "0",
+            "csat_ratings": "1",
+            "csat_average": "2.0",
+        },
     ]
 
 
@@ -235,3 +319,46 @@ def test_the_same_counts_on_postgresql(request: pytest.FixtureRequest) -> None:
         assert families["frontdesk_csat_average"].samples[0].value == pytest.approx(3.0)
     finally:
         engine.dispose()
+
+
+def test_console_page_filters_new_figures_and_fix_links(client, demo_services, fixture: Fixture) -> None:
+    auth = console_auth(demo_services, demo_services.seeded.admin_email)
+    base = f"/admin/bots/{fixture.bot.slug}/metrics?start={START}&end={END}"
+    text = client.get(base, auth=auth).text
+    for metric, value in [
+        ("resolution_rate", "33.3% (1 / 3)"),
+        ("handoff_rate", "0.0% (0 / 3)"),
+        ("first_response", "1000 ms / 1000 ms"),
+    ]:
+        cell = text.split(f'data-metric="{metric}"', 1)[1].split("</td>", 1)[0]
+        assert value in cell, (metric, cell)
+    for chart in ("resolution_rate", "handoff_rate", "csat_average"):
+        assert f'data-chart="{chart}"' in text
+    assert 'data-metric="unanswered_clusters"' in text and 'data-metric="knowledge_gaps"' in text
+    slug = fixture.bot.slug
+    assert f"/admin/bots/{slug}/intents?example=blah+blah#add-example" in text
+    assert f"/admin/bots/{slug}/rules?text=what+about+%3Cb%3Ezebras%3C%2Fb%3E%3F" in text
+    assert '<option value="refund">' in text  # the intent filter lists the intents in range
+    page = client.get(f"{base}&intent=hours&channel=web", auth=auth)
+    assert page.status_code == 200
+    cell = page.text.split('data-metric="conversations"', 1)[1].split("</td>", 1)[0]
+    assert cell == ">1" and '<option value="hours" selected>' in page.text
+    too_long = client.get(f"{base}&intent={'x' * 300}", auth=auth)
+    assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "invalid_filter"
+
+
+def test_log_export_of_the_scope(client, demo_services, fixture: Fixture) -> None:
+    auth = console_auth(demo_services, demo_services.seeded.admin_email)
+    url = f"/admin/bots/{fixture.bot.slug}/metrics?start={START}&end={END}&channel=web&format=csv&export=log"
+    response = client.get(url, auth=auth)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert f'filename="{fixture.bot.slug}-log-2026-01-10-2026-01-12-web.csv"' in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["text"] for r in rows if r["role"] == "customer"] == [
+        "opening hours?",
+        "what about <b>zebras</b>?",
+        "blah blah",
+    ]
+    jsonl = client.get(url.replace("format=csv", "format=jsonl"), auth=auth)
+    assert jsonl.headers["content-type"].startswith("application/x-ndjson")
+    assert len(jsonl.text.splitlines()) == len(rows) == 6

@@ -69,6 +69,52 @@
     return `#${c.join("")}`;
   }
 
+  // ---- interface strings (docs/i18n.md): English and Simplified Chinese -----------------------
+  // Picked from data-locale / Frontdesk.setLocale / the browser's language; bot-authored text is never translated.
+  const STRINGS = {
+    en: {
+      chat: "Chat", close: "Close chat", typeMessage: "Type your message", placeholder: "Ask us anything…",
+      send: "Send message", attach: "Attach a file", record: "Record a voice message", stopRecording: "Stop recording and send",
+      listen: "Listen to the reply", sources: "Sources", source: "Source {n}", helpful: "Helpful", notHelpful: "Not helpful",
+      thanksRating: "Thanks for your rating!", thanksFeedback: "Thanks for your feedback",
+      error: "Something went wrong. Please try again.", csatTitle: "How would you rate this conversation?",
+      csatWords: ["very poor", "poor", "okay", "good", "excellent"], csatScore: "{n} of 5, {word}",
+      comment: "Comment (optional)", commentPlaceholder: "Anything to add? (optional)", sendRating: "Send rating", skip: "Skip",
+      unreadOne: "{n} unread message", unreadMany: "{n} unread messages", suggested: "Suggested replies",
+      queued: "A person will reply here soon.", connecting: "connecting…", reconnecting: "reconnecting…", connected: "connected",
+      unavailable: "unavailable", refusedOrigin: "this website may not use this chat",
+      connectFirstFile: "Connect to the chat before sending a file.", connectFirstVoice: "Connect to the chat before recording.",
+      noMic: "The microphone is not available.", uploadFailed: "upload failed ({status})", voiceFailed: "voice message failed ({status})",
+    },
+    "zh-CN": {
+      chat: "聊天", close: "关闭聊天", typeMessage: "输入你的消息", placeholder: "有什么可以帮你？",
+      send: "发送消息", attach: "添加附件", record: "录制语音消息", stopRecording: "停止录音并发送",
+      listen: "收听回复", sources: "来源", source: "来源 {n}", helpful: "有帮助", notHelpful: "没有帮助",
+      thanksRating: "感谢你的评分！", thanksFeedback: "感谢你的反馈",
+      error: "出了点问题，请重试。", csatTitle: "你如何评价这次对话？",
+      csatWords: ["很差", "较差", "一般", "好", "非常好"], csatScore: "{n} 分（满分 5 分），{word}",
+      comment: "评论（可选）", commentPlaceholder: "还有什么想补充的吗？（可选）", sendRating: "提交评分", skip: "跳过",
+      unreadOne: "{n} 条未读消息", unreadMany: "{n} 条未读消息", suggested: "推荐回复",
+      queued: "客服人员很快会在这里回复你。", connecting: "正在连接…", reconnecting: "正在重新连接…", connected: "已连接",
+      unavailable: "暂不可用", refusedOrigin: "此网站无权使用该聊天",
+      connectFirstFile: "请先连接聊天，再发送文件。", connectFirstVoice: "请先连接聊天，再录音。",
+      noMic: "麦克风不可用。", uploadFailed: "上传失败（{status}）", voiceFailed: "语音消息发送失败（{status}）",
+    },
+  };
+
+  /** The interface language for a BCP 47 tag: Simplified Chinese for zh (not Hant/TW/HK/MO), else English. */
+  function uiLanguage(tag) {
+    const parts = String(tag || "").toLowerCase().replace(/_/g, "-").split("-");
+    return parts[0] === "zh" && !parts.slice(1).some((p) => ["hant", "tw", "hk", "mo"].includes(p)) ? "zh-CN" : "en";
+  }
+
+  /** An interface string in the current language, `{name}` placeholders filled from vars. */
+  function t(key, vars) {
+    const table = STRINGS[uiLanguage(locale)];
+    const text = key in table ? table[key] : STRINGS.en[key];
+    return typeof text === "string" ? text.replace(/\{(\w+)\}/g, (m, name) => (vars && name in vars ? String(vars[name]) : m)) : text;
+  }
+
   // ---- events for the host page (Frontdesk.on) -----------------------------------------------
   const listeners = new Map(); // name -> Set of callbacks
   function emit(name, detail) {
@@ -146,9 +192,9 @@
     const avatar = el("span", { class: "fd-avatar", "aria-hidden": "true" }, (botName || "?").charAt(0));
     const logo = safeUrl(config.logo_url);
     if (logo) avatar.replaceChildren(el("img", { src: logo, alt: "", class: "fd-logo" }));
-    const title = el("h2", { id: "fd-title", class: "fd-title" }, botName || "Chat");
+    const title = el("h2", { id: "fd-title", class: "fd-title" }, botName || t("chat"));
     const statusLine = el("p", { id: "fd-status", class: "fd-status", role: "status" }, "");
-    const closeButton = el("button", { type: "button", class: "fd-close", "aria-label": "Close chat" });
+    const closeButton = el("button", { type: "button", class: "fd-close", "aria-label": t("close") });
     closeButton.append(el("span", { "aria-hidden": "true" }, "×"));
     heading.append(title, statusLine);
     header.append(avatar, heading, closeButton);
@@ -157,23 +203,23 @@
       "aria-labelledby": "fd-title", tabindex: "0",
     });
     const form = el("form", { id: "fd-form", class: "fd-form", novalidate: true });
-    const label = el("label", { for: "fd-input", class: "fd-sr-only" }, "Type your message");
+    const label = el("label", { for: "fd-input", class: "fd-sr-only" }, t("typeMessage"));
     const input = el("textarea", {
       id: "fd-input", class: "fd-input", rows: "1", maxlength: MAX_LEN,
-      placeholder: "Ask us anything…", autocomplete: "off", enterkeyhint: "send",
+      placeholder: t("placeholder"), autocomplete: "off", enterkeyhint: "send",
     });
-    const send = el("button", { id: "fd-send", class: "fd-send", type: "submit", "aria-label": "Send message", disabled: true });
+    const send = el("button", { id: "fd-send", class: "fd-send", type: "submit", "aria-label": t("send"), disabled: true });
     send.append(el("span", { class: "fd-send-icon", "aria-hidden": "true" }));
     let attach = null, file = null;
     if (config.uploads) {
       file = el("input", { type: "file", class: "fd-sr-only", tabindex: "-1", accept: "image/png,image/jpeg,image/gif,image/webp,application/pdf" });
-      attach = el("button", { type: "button", class: "fd-attach", "aria-label": "Attach a file", title: "Attach a file" });
+      attach = el("button", { type: "button", class: "fd-attach", "aria-label": t("attach"), title: t("attach") });
       attach.append(el("span", { "aria-hidden": "true" }, "📎"));
       form.append(file, attach);
     }
     let mic = null;
     if (config.voice && window.MediaRecorder && navigator.mediaDevices) {
-      mic = el("button", { type: "button", class: "fd-mic", "aria-label": "Record a voice message", "aria-pressed": "false", title: "Record a voice message" });
+      mic = el("button", { type: "button", class: "fd-mic", "aria-label": t("record"), "aria-pressed": "false", title: t("record") });
       mic.append(el("span", { "aria-hidden": "true" }, "🎤"));
       form.append(mic);
     }
@@ -182,7 +228,23 @@
     app.append(launcher, root);
     shadow.append(style, app);
     document.body.append(host);
-    return { host, app, launcher, badge, root, title, avatar, status: statusLine, closeButton, messages, form, input, send, attach, file, mic };
+    return { host, app, launcher, badge, root, title, avatar, status: statusLine, closeButton, messages, form, label, input, send, attach, file, mic };
+  }
+
+  /** Re-label the fixed parts of the panel after Frontdesk.setLocale (new messages follow by themselves). */
+  function relabel() {
+    if (!botName) ui.title.textContent = t("chat");
+    ui.closeButton.setAttribute("aria-label", t("close"));
+    ui.label.textContent = t("typeMessage");
+    ui.input.setAttribute("placeholder", t("placeholder"));
+    ui.send.setAttribute("aria-label", t("send"));
+    for (const b of [ui.attach, ui.mic]) {
+      if (!b) continue;
+      const text = b === ui.attach ? t("attach") : t(b.getAttribute("aria-pressed") === "true" ? "stopRecording" : "record");
+      b.setAttribute("aria-label", text);
+      b.setAttribute("title", text);
+    }
+    setUnread(unread);
   }
 
   function setStatus(state, text) {
@@ -219,10 +281,10 @@
 
   function renderSources(cites) {
     const box = el("div", { class: "fd-sources" });
-    const list = el("ol", { class: "fd-citations", "aria-label": "Sources" });
+    const list = el("ol", { class: "fd-citations", "aria-label": t("sources") });
     cites.forEach((c) => {
       const li = el("li", { class: "fd-citation", value: c.n });
-      const label = [c.document, c.section].filter((s) => s != null && s !== "").map(String).join(" — ") || `Source ${c.n}`;
+      const label = [c.document, c.section].filter((s) => s != null && s !== "").map(String).join(" — ") || t("source", { n: c.n });
       const link = safeUrl(c.url);
       li.append(el(link ? "a" : "span", {
         class: "fd-citation-link", href: link, target: link && "_blank", rel: link && "noopener noreferrer",
@@ -255,7 +317,7 @@
     if (existing) return node.append(existing); // keep it last when the reply is re-rendered
     if (!messageId || !node.classList.contains("fd-bot") || node.classList.contains("fd-greeting")) return;
     const box = el("div", { class: "fd-feedback" });
-    for (const [score, label, icon] of [[1, "Helpful", "👍"], [-1, "Not helpful", "👎"]]) {
+    for (const [score, label, icon] of [[1, t("helpful"), "👍"], [-1, t("notHelpful"), "👎"]]) {
       const button = el("button", { type: "button", class: "fd-thumb", "aria-label": label, title: label }, icon);
       button.addEventListener("click", () => {
         if (!sendFrame({ type: "feedback", kind: "thumb", score, message_id: messageId })) return;
@@ -271,15 +333,15 @@
     if (f.kind === "csat") {
       store.set(K(`csat:${conversationId}`), "done");
       const card = ui.messages.querySelector(".fd-csat");
-      card?.replaceChildren(el("p", { class: "fd-feedback-thanks", role: "status" }, "Thanks for your rating!"));
+      card?.replaceChildren(el("p", { class: "fd-feedback-thanks", role: "status" }, t("thanksRating")));
       return;
     }
     const box = findByMessageId(f.message_id)?.querySelector(":scope > .fd-feedback");
-    box?.replaceChildren(el("span", { class: "fd-feedback-thanks", role: "status" }, "Thanks for your feedback"));
+    box?.replaceChildren(el("span", { class: "fd-feedback-thanks", role: "status" }, t("thanksFeedback")));
   }
 
   function showError(message, code) {
-    ui.messages.append(el("div", { class: "fd-error", "data-code": code || null }, message || "Something went wrong. Please try again."));
+    ui.messages.append(el("div", { class: "fd-error", "data-code": code || null }, message || t("error")));
     scrollDown();
   }
 
@@ -291,12 +353,12 @@
     if (csatDone()) return false;
     if (ui.messages.querySelector(".fd-csat")) return true;
     const card = el("form", { class: "fd-csat", "aria-labelledby": "fd-csat-title" });
-    card.append(el("p", { id: "fd-csat-title", class: "fd-csat-title" }, "How would you rate this conversation?"));
+    card.append(el("p", { id: "fd-csat-title", class: "fd-csat-title" }, t("csatTitle")));
     const scale = el("div", { class: "fd-csat-scale", role: "radiogroup", "aria-labelledby": "fd-csat-title" });
-    const words = ["very poor", "poor", "okay", "good", "excellent"];
+    const words = t("csatWords");
     let score = 0;
     words.forEach((word, i) => {
-      const b = el("button", { type: "button", class: "fd-csat-score", role: "radio", "aria-checked": "false", "aria-label": `${i + 1} of 5, ${word}`, "data-score": i + 1 }, "★");
+      const b = el("button", { type: "button", class: "fd-csat-score", role: "radio", "aria-checked": "false", "aria-label": t("csatScore", { n: i + 1, word }), "data-score": i + 1 }, "★");
       b.addEventListener("click", () => {
         score = i + 1;
         scale.querySelectorAll("button").forEach((x, j) => { x.setAttribute("aria-checked", String(j === i)); x.classList.toggle("fd-on", j <= i); });
@@ -304,9 +366,9 @@
       });
       scale.append(b);
     });
-    const comment = el("textarea", { class: "fd-csat-comment", rows: "2", maxlength: "1000", "aria-label": "Comment (optional)", placeholder: "Anything to add? (optional)" });
-    const submit = el("button", { type: "submit", class: "fd-csat-send", disabled: true }, "Send rating");
-    const skip = el("button", { type: "button", class: "fd-csat-skip" }, "Skip");
+    const comment = el("textarea", { class: "fd-csat-comment", rows: "2", maxlength: "1000", "aria-label": t("comment"), placeholder: t("commentPlaceholder") });
+    const submit = el("button", { type: "submit", class: "fd-csat-send", disabled: true }, t("sendRating"));
+    const skip = el("button", { type: "button", class: "fd-csat-skip" }, t("skip"));
     skip.addEventListener("click", () => {
       store.set(K(`csat:${conversationId}`), "skipped");
       card.remove();
@@ -402,7 +464,7 @@
     if (!ui) return;
     ui.badge.hidden = !n;
     ui.badge.textContent = n > 9 ? "9+" : String(n);
-    const label = config.launcher_label + (n ? `, ${n} unread message${n === 1 ? "" : "s"}` : "");
+    const label = config.launcher_label + (n ? `, ${t(n === 1 ? "unreadOne" : "unreadMany", { n })}` : "");
     ui.launcher.setAttribute("aria-label", label);
   }
 
@@ -444,7 +506,7 @@
       ui.messages.prepend(node);
     }
     renderHistory(f.history);
-    setStatus("connected", "connected");
+    setStatus("connected", t("connected"));
     for (const frame of tracked.splice(0)) sendFrame(frame);
     pump();
     scrollDown();
@@ -537,7 +599,7 @@
     turn.done = true;
     if (turn.customer) turn.customer.setAttribute("data-state", "sent");
     if (f.reply_to) finishTurn(String(f.reply_to));
-    if (f.handoff) showNotice(QUEUED_NOTICE);
+    if (f.handoff) showNotice(t("queued"));
     incoming("bot", f.message_id, f.text, f.citations);
     scrollDown();
   }
@@ -574,7 +636,7 @@
     clearQuickReplies();
     const list = (Array.isArray(items) ? items : []).filter((q) => q && typeof q === "object" && q.title != null);
     if (!list.length) return;
-    const box = el("div", { class: "fd-quick-replies", role: "group", "aria-label": "Suggested replies" });
+    const box = el("div", { class: "fd-quick-replies", role: "group", "aria-label": t("suggested") });
     for (const q of list) {
       const button = el("button", { type: "button", class: "fd-quick-reply" }, String(q.title));
       button.addEventListener("click", () => { // the buttons go away: keep focus in the panel
@@ -591,7 +653,6 @@
   }
 
   // ---- human handoff --------------------------------------------------------------------------
-  const QUEUED_NOTICE = "A person will reply here soon.";
 
   function showNotice(text) { // one inline notice, not one per message
     const last = ui.messages.lastElementChild;
@@ -605,7 +666,7 @@
     hideTyping(turn);
     turn.done = true;
     if (turn.customer) turn.customer.setAttribute("data-state", "sent");
-    showNotice(QUEUED_NOTICE);
+    showNotice(t("queued"));
     if (f.reply_to) finishTurn(String(f.reply_to));
   }
 
@@ -633,7 +694,7 @@
     try { sock = new WebSocket(WS_URL); } catch (e) { scheduleReconnect(); return; }
     ws = sock;
     isReady = false;
-    setStatus("connecting", "connecting…");
+    setStatus("connecting", t("connecting"));
     sock.onopen = () => {
       if (sock !== ws) return;
       lastSeen = Date.now();
@@ -655,7 +716,7 @@
       clearInterval(pingTimer);
       turns.forEach(hideTyping);
       if (ev.code !== 4404 && ev.code !== 4403) return scheduleReconnect();
-      stop(ev.code === 4403 ? "this website may not use this chat" : "unavailable");
+      stop(ev.code === 4403 ? t("refusedOrigin") : t("unavailable"));
     };
   }
 
@@ -667,7 +728,7 @@
   /** Exponential back-off with jitter: ~1 s, 2 s, 4 s … capped at 30 s; reset by `ready`. */
   function scheduleReconnect() {
     if (stopped || reconnectTimer) return;
-    setStatus("reconnecting", "reconnecting…");
+    setStatus("reconnecting", t("reconnecting"));
     const delay = restartNow ? 0 : Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
     restartNow = false;
     attempt = Math.min(attempt + 1, 10);
@@ -695,7 +756,7 @@
     ui.app.setAttribute("data-open", "true");
     ui.launcher.setAttribute("aria-expanded", "true");
     setUnread(0);
-    if (!ws) connect(); else if (isReady) setStatus("connected", "connected");
+    if (!ws) connect(); else if (isReady) setStatus("connected", t("connected"));
     scrollDown(true);
     ui.input.focus();
     emit("open", {});
@@ -781,7 +842,7 @@
   }
 
   async function upload(fileObj) {
-    if (!fileObj || !conversationId || !isReady) return showError("Connect to the chat before sending a file.", "upload");
+    if (!fileObj || !conversationId || !isReady) return showError(t("connectFirstFile"), "upload");
     const body = new FormData();
     body.append("conversation_id", conversationId);
     body.append("file", fileObj, fileObj.name);
@@ -789,7 +850,7 @@
     try {
       const res = await fetch(url(`/api/v1/widget/${encodeURIComponent(KEY)}/uploads`), { method: "POST", body });
       const data = await res.json().catch(() => ({}));
-      if (!res.ok) throw new Error((data.error && data.error.message) || `upload failed (${res.status})`);
+      if (!res.ok) throw new Error((data.error && data.error.message) || t("uploadFailed", { status: res.status }));
       const node = makeMsg("customer", data.message.text);
       node.setAttribute("data-message-id", data.message.id);
       node.setAttribute("data-state", "sent");
@@ -808,10 +869,10 @@
   let recorder = null;
   async function toggleRecording() {
     if (recorder) return recorder.stop();
-    if (!conversationId || !isReady) return showError("Connect to the chat before recording.", "voice");
+    if (!conversationId || !isReady) return showError(t("connectFirstVoice"), "voice");
     let stream;
     try { stream = await navigator.mediaDevices.getUserMedia({ audio: true }); } catch (e) {
-      return showError("The microphone is not available.", "voice");
+      return showError(t("noMic"), "voice");
     }
     const chunks = [];
     recorder = new MediaRecorder(stream);
@@ -829,7 +890,7 @@
 
   function setMic(on) {
     ui.mic.setAttribute("aria-pressed", String(on));
-    ui.mic.setAttribute("aria-label", on ? "Stop recording and send" : "Record a voice message");
+    ui.mic.setAttribute("aria-label", t(on ? "stopRecording" : "record"));
     ui.mic.classList.toggle("fd-recording", on);
   }
 
@@ -845,7 +906,7 @@
     try {
       const res = await fetch(url(`/api/v1/widget/${encodeURIComponent(KEY)}/voice?conversation_id=${encodeURIComponent(conversationId)}&client_id=${newId()}`), { method: "POST", body });
       const data = await res.json().catch(() => ({}));
-      if (!res.ok) throw new Error((data.error && data.error.message) || `voice message failed (${res.status})`);
+      if (!res.ok) throw new Error((data.error && data.error.message) || t("voiceFailed", { status: res.status }));
       node.querySelector(".fd-text").textContent = data.transcript.text;
       node.setAttribute("data-message-id", data.message.id);
       node.setAttribute("data-state", "sent");
@@ -858,13 +919,13 @@
         renderReply(bubble, r.text, r.citations);
         renderQuickReplies(bubble, r.quick_replies);
         if (data.audio) {
-          const player = el("audio", { class: "fd-audio", controls: true, preload: "auto", src: safeUrl(data.audio.url) || "", "aria-label": "Listen to the reply" });
+          const player = el("audio", { class: "fd-audio", controls: true, preload: "auto", src: safeUrl(data.audio.url) || "", "aria-label": t("listen") });
           bubble.append(player);
           player.play().catch(() => {});
         }
         ui.messages.append(bubble);
         incoming("bot", r.message_id, r.text, r.citations);
-      } else if (data.status !== "bot") showNotice(QUEUED_NOTICE);
+      } else if (data.status !== "bot") showNotice(t("queued"));
       scrollDown(true);
     } catch (e) {
       node.setAttribute("data-state", "failed");
@@ -908,6 +969,7 @@
     },
     setLocale(value) {
       locale = value ? String(value) : null;
+      if (ui) relabel();
       if (locale && isReady) sendFrame({ type: "locale", locale });
     },
     /** A page event for this conversation (stored as attributes.events[name]); kept until a conversation exists. */

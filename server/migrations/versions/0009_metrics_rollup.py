@@ -16,8 +16,18 @@ depends_on = None
 
 UTC = sqlmodel.sql.sqltypes.UTCDateTime
 COUNTS = (
-    "conversations", "handoffs", "auto_resolved", "csat_sum", "csat_ratings", "csat_conversations",
-    "thumbs_up", "thumbs_down", "customer_messages", "replied_messages", "failed_turns", "bot_replies",
+    "conversations",
+    "handoffs",
+    "auto_resolved",
+    "csat_sum",
+    "csat_ratings",
+    "csat_conversations",
+    "thumbs_up",
+    "thumbs_down",
+    "customer_messages",
+    "replied_messages",
+    "failed_turns",
+    "bot_replies",
     "fallback_replies",
 )
 
