@@ -11,9 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.action_settings import ActionSettings
 from bot.generation.config import GenerationSettings
 from bot.voice.config import VoiceSettings
-from server.sweeper import SweeperSettings
 from knowledge.config import KnowledgeSettings
 from server.ratelimit import RateLimitSettings
+from server.sweeper import SweeperSettings
 
 
 class Settings(BaseSettings):
