@@ -13,62 +13,13 @@ from bot.generation.config import GenerationSettings
 from bot.generation.local import LocalGenerator
 from bot.types import BotProfile
 from knowledge.types import ChunkRecord, Hit
-
-WORDS = [
-    "standard",
-    "shipping",
-    "takes",
-    "3-5",
-    "business",
-    "days",
-    "express",
-    "1-2",
-    "returns",
-    "within",
-    "30",
-    "the",
-    "a",
-    "is",
-    "of",
-    "to",
-]
-TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-)
+from tests.generation.tiny_llm import build_tiny_llm
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer Llama with random weights and a word-level tokenizer with a chat template."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-llm")
-    specials = ["[UNK]", "[PAD]", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
-    vocab = {token: i for i, token in enumerate(specials + WORDS)}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]", eos_token="<|end|>"
-    )
-    tokenizer.chat_template = TEMPLATE
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        eos_token_id=vocab["<|end|>"],
-        pad_token_id=vocab["[PAD]"],
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
+    return build_tiny_llm(tmp_path_factory.mktemp("tiny-llm"))
 
 
 def request(**kwargs) -> GenerationRequest:  # type: ignore[no-untyped-def]
