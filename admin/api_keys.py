@@ -53,9 +53,11 @@ def authenticate(session: Session, raw: str) -> tuple[ApiKey, User] | None:
     key = session.exec(select(ApiKey).where(ApiKey.key_hash == token_hash(raw))).first()
     if key is None or key.revoked_at is not None:
         return None
+    from admin.auth import is_disabled  # here: admin.auth imports this module
+
     creator = session.get(User, key.created_by)
-    if creator is None or creator.tenant_id != key.tenant_id:
-        return None
+    if creator is None or creator.tenant_id != key.tenant_id or is_disabled(creator):
+        return None  # a disabled creator's keys are revoked; this also covers a key made while disabling
     now = utcnow()
     if key.last_used_at is None or now - aware(key.last_used_at) >= TOUCH_EVERY:
         key.last_used_at = now

@@ -2,6 +2,7 @@
 
 Handlers call `record(session, user, action, target, details, request=request)` after their
 change is committed; `request` adds the caller's address and, for an API key, which key it was.
+The shell has no console user: `frontdesk users ...` passes `actor="cli:<os user>"` instead.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ PAGE_SIZE = 50
 
 def record(
     session: Session, user: User | None, action: str, target: str = "", details: dict[str, Any] | None = None,
-    *, request: Request | None = None, tenant_id: str | None = None,
+    *, request: Request | None = None, tenant_id: str | None = None, actor: str | None = None,
 ) -> AuditEvent:
     """Write one audit event and commit it.
 
@@ -32,11 +33,12 @@ def record(
         details: small JSON-able facts about the change.
         request: the request, for the address and the API key used.
         tenant_id: the tenant when there is no user.
+        actor: who did it when there is no user, e.g. "cli:alice" for `frontdesk users ...`.
 
     Returns:
         The stored event.
     """
-    actor = user.email if user else ""
+    actor = user.email if user else (actor or "")
     key = getattr(request.state, "api_key", None) if request is not None else None
     if key is not None:
         actor = f"api key {key.prefix}… ({key.name})"

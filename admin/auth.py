@@ -22,8 +22,9 @@ from server.errors import FrontdeskError
 from server.tables import User
 
 hasher = PasswordHasher()
-# Verified against when the e-mail is unknown, so timing does not reveal which e-mails exist.
+# Verified against when the e-mail is unknown or the user is disabled, so timing reveals neither.
 _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
+DISABLED = "!"  # prefix of a disabled user's password hash (admin/operator_accounts.py), as `passwd -l` does
 
 ROLES = ("owner", "admin", "agent", "viewer")
 RANK = {"viewer": 0, "agent": 1, "admin": 2, "owner": 3}
@@ -45,10 +46,16 @@ class Forbidden(FrontdeskError):
     status = 403
 
 
+def is_disabled(user: User) -> bool:
+    """Whether the user was disabled: their hash has the DISABLED prefix and verifies no password."""
+    return user.password_hash.startswith(DISABLED)
+
+
 def verify_password(user: User | None, password: str) -> bool:
-    """Check a password against the user's argon2 hash; an unknown user costs the same time."""
+    """Check a password against the user's argon2 hash; an unknown or disabled user costs the same time, and fails."""
+    stored = user.password_hash if user is not None and not is_disabled(user) else None
     try:
-        return hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        return hasher.verify(stored or _DUMMY_HASH, password) and bool(stored)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -77,6 +84,8 @@ def current_user(request: Request, sent: Annotated[str | None, Depends(sent_csrf
             return _from_api_key(request, session, credentials)
         raw = request.cookies.get(sessions.COOKIE, "")
         found = sessions.find(session, raw) if raw else None
+    if found is not None and is_disabled(found[1]):
+        found = None  # disabling ends the sessions; this closes the race with a sign-in in flight
     if found is None:
         raise NotSignedIn("sign in first" if not raw else "your session has ended; sign in again")
     row, user = found

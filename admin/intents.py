@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from admin import audit
 from admin.auth import CurrentUser, require_editor
+from admin.prefill import prefill
 from admin.routes import render, tenant_bot
 from bot.errors import BotError
 from bot.intents import OUT_OF_SCOPE
@@ -25,7 +26,7 @@ from bot.intents.data import read_csv
 from server.api.deps import ServicesDep, SessionDep
 from server.errors import BadRequest, FrontdeskError, NotFound
 from server.intent_models import list_models, model_summary, promote_version, rollback
-from server.intent_training import TrainingJobs, add_example, delete_example, store_examples
+from server.intent_training import MAX_EXAMPLE_CHARS, TrainingJobs, add_example, delete_example, store_examples
 from server.tables import Bot, Conversation, Intent, IntentExample, IntentModel, Message, User
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -109,9 +110,9 @@ def selected_version(rows: list[IntentModel], version: int | None) -> IntentMode
 
 def intents_page(
     request: Request, user: User, session: Session, bot: Bot, version: int | None = None,
-    notice: str | None = None, error: str | None = None, status: int = 200,
+    notice: str | None = None, error: str | None = None, status: int = 200, example: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """Render the intents page."""
+    """Render the intents page; `example` prefills the add-an-example form (intent, text)."""
     services = request.app.state.services
     rows = intents_with_examples(session, bot)
     versions = list_models(services.runtimes, bot.slug)
@@ -123,6 +124,7 @@ def intents_page(
         versions=[model_summary(v) for v in versions], chosen=chosen, metrics=metrics,
         heat=heatmap(metrics) if metrics else None, job=job, notice=NOTICES.get(notice or ""), error=error,
         can_roll_back=sum(v.promoted_at is not None for v in versions) > 1, oos=OUT_OF_SCOPE,
+        example=example or {"intent": "", "text": ""}, max_example=MAX_EXAMPLE_CHARS,
     )
     response.status_code = status
     return response
@@ -132,20 +134,28 @@ def _done(slug: str, notice: str, version: int | None = None) -> RedirectRespons
     return RedirectResponse(page_url(slug, notice, version), status_code=303)
 
 
-def _failed(request: Request, user: User, session: Session, bot: Bot, exc: FrontdeskError | BotError) -> HTMLResponse:
+def _failed(
+    request: Request, user: User, session: Session, bot: Bot, exc: FrontdeskError | BotError,
+    example: dict[str, str] | None = None,
+) -> HTMLResponse:
     status = exc.status if isinstance(exc, FrontdeskError) else 400
     message = exc.message if isinstance(exc, FrontdeskError) else str(exc)
     session.expire_all()
-    return intents_page(request, user, session, bot, error=message, status=status)
+    return intents_page(request, user, session, bot, error=message, status=status, example=example)
 
 
 @router.get("/bots/{slug}/intents", response_class=HTMLResponse)
 def intents(
     slug: str, request: Request, user: CurrentUser, session: SessionDep, version: int | None = None,
-    notice: str | None = None,
+    notice: str | None = None, example: str | None = None,
 ) -> HTMLResponse:
-    """The bot's intents and examples, training status, model versions and the chosen version's scores."""
-    return intents_page(request, user, session, tenant_bot(session, user, slug), version, notice)
+    """The bot's intents and examples, training status, model versions and the chosen version's scores.
+
+    ?example= (the metrics page's "add as intent example" link) prefills the add-an-example form's text.
+    """
+    bot = tenant_bot(session, user, slug)
+    prefilled = {"intent": "", "text": prefill(example, MAX_EXAMPLE_CHARS)}
+    return intents_page(request, user, session, bot, version, notice, example=prefilled)
 
 
 @router.post("/bots/{slug}/intents/examples", response_model=None)
@@ -160,8 +170,8 @@ def add_intent_example(
         if not intent.strip():
             raise BadRequest("name the intent (or 'oos' for out-of-scope)")
         add_example(services.runtimes, slug, intent, text, "console")
-    except FrontdeskError as exc:
-        return _failed(request, user, session, bot, exc)
+    except FrontdeskError as exc:  # the form keeps what was typed
+        return _failed(request, user, session, bot, exc, {"intent": intent, "text": text})
     audit.record(session, user, "intent.example_add", f"{slug}/{intent.strip()}", request=request)
     return _done(slug, "added")
 

@@ -5,24 +5,50 @@ owner > admin > agent > viewer, passwords are argon2-hashed and at least MIN_PAS
 e-mails are unique and lower-case. A disabled user keeps their row, role and audit history,
 but cannot sign in: their stored hash gets a `!` prefix (as `passwd -l` does), which no
 password verifies, their sessions end and the API keys they created are revoked. Every change
-is written to the tenant's audit log with the actor "command line".
+is written to the tenant's audit log: from the shell with the actor "cli:<os user>" (details say
+"via": "command line"); disable and enable also serve the console's users page, whose signed-in
+user is then the actor.
 """
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from fastapi import Request
 from sqlmodel import Session, col, select
 
 from admin import api_keys, audit, sessions
-from admin.auth import ROLES, check_password, hasher
+from admin.auth import DISABLED, ROLES, check_password, hasher, is_disabled
 from admin.invites import EMAIL
 from server.errors import BadRequest, Conflict, NotFound
 from server.tables import Tenant, User
 
-DISABLED = "!"  # prefix of a disabled user's password hash
 VIA = {"via": "command line"}
+
+
+def cli_actor() -> str:
+    """Who runs `frontdesk users ...`, for the audit log: "cli:<os user>", or "cli" when the OS cannot say."""
+    try:
+        name = getpass.getuser().strip()
+    except (OSError, KeyError, ImportError):  # no LOGNAME/USER/... and no passwd entry (e.g. a bare container)
+        name = ""
+    return f"cli:{name[:100]}" if name else "cli"
+
+
+def _audit(
+    session: Session, by: User | None, action: str, target: User, details: dict[str, Any],
+    request: Request | None = None,
+) -> None:
+    """Record an account change: by the console user `by`, or (None) from the shell as cli_actor()."""
+    if by is None:
+        details = {**details, **VIA}
+    audit.record(
+        session, by, action, target.email, details, request=request, tenant_id=target.tenant_id,
+        actor=None if by else cli_actor(),
+    )
 
 
 @dataclass(frozen=True)
@@ -35,11 +61,6 @@ class UserRow:
     tenant_id: str
     disabled: bool
     created_at: datetime
-
-
-def is_disabled(user: User) -> bool:
-    """Whether the user was disabled (their hash cannot verify any password)."""
-    return user.password_hash.startswith(DISABLED)
 
 
 def normalize_email(email: str) -> str:
@@ -101,7 +122,7 @@ def create_user(session: Session, tenant: Tenant, email: str, role: str, passwor
     user = User(tenant_id=tenant.id, email=email, password_hash=hasher.hash(password), role=role)
     session.add(user)
     session.commit()
-    audit.record(session, None, "user.create", email, {"role": role, **VIA}, tenant_id=tenant.id)
+    _audit(session, None, "user.create", user, {"role": role})
     return user
 
 
@@ -125,9 +146,7 @@ def reset_password(session: Session, email: str, password: str) -> int:
     session.add(user)
     session.commit()
     ended = sessions.end_all(session, user.id)
-    audit.record(
-        session, None, "user.password_reset", user.email, {"sessions_ended": ended, **VIA}, tenant_id=user.tenant_id
-    )
+    _audit(session, None, "user.password_reset", user, {"sessions_ended": ended})
     return ended
 
 
@@ -146,11 +165,17 @@ class Disabled:
     keys_revoked: int = 0
 
 
-def disable_user(session: Session, email: str) -> Disabled:
+def disable_user(session: Session, email: str, *, by: User | None = None, request: Request | None = None) -> Disabled:
     """Stop a user from signing in: lock the hash, end their sessions, revoke the API keys they created.
 
+    Args:
+        session: the database session (it is committed).
+        email: the user to disable.
+        by: the console user doing it, the audit actor; None from the shell (cli_actor()).
+        request: the console request, for the audit row's address.
+
     Raises:
-        Conflict: the user is their tenant's last owner who can sign in.
+        NotFound: no such user; Conflict: the user is their tenant's last owner who can sign in.
     """
     user = find_user(session, email)
     if is_disabled(user):
@@ -162,18 +187,20 @@ def disable_user(session: Session, email: str) -> Disabled:
     session.commit()
     ended = sessions.end_all(session, user.id)
     revoked = api_keys.revoke_created_by(session, user.id)
-    details = {"sessions_ended": ended, "keys_revoked": revoked, **VIA}
-    audit.record(session, None, "user.disable", user.email, details, tenant_id=user.tenant_id)
+    _audit(session, by, "user.disable", user, {"sessions_ended": ended, "keys_revoked": revoked}, request)
     return Disabled(already=False, sessions_ended=ended, keys_revoked=revoked)
 
 
-def enable_user(session: Session, email: str) -> bool:
-    """Let a disabled user sign in again with their last password; False when they were not disabled."""
+def enable_user(session: Session, email: str, *, by: User | None = None, request: Request | None = None) -> bool:
+    """Let a disabled user sign in again with their last password; False when they were not disabled.
+
+    `by` and `request` are as for disable_user.
+    """
     user = find_user(session, email)
     if not is_disabled(user):
         return False
     user.password_hash = user.password_hash[len(DISABLED) :]
     session.add(user)
     session.commit()
-    audit.record(session, None, "user.enable", user.email, dict(VIA), tenant_id=user.tenant_id)
+    _audit(session, by, "user.enable", user, {}, request)
     return True

@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from admin import audit
+from admin import kb_answers as answers
 from admin.auth import CurrentUser, require_editor
+from admin.prefill import MAX_PREFILL, prefill
 from knowledge.loaders import LOADERS
 from server import store
 from server.api.deps import SessionDep
 from server.api.documents import IngestDep, chunk_counts, document_rows, upload_files
-from server.errors import FrontdeskError, NotFound
+from server.errors import BadRequest, FrontdeskError, NotFound
 from server.intent_training import intent_names, message_labels
 from server.metrics import export as metrics_export
 from server.metrics import queries, report
 from server.tables import Bot, Conversation, Document, Message, User
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
+SEARCH_LINK_CHARS = 500  # of a question carried to the search tester (admin/search_page.py MAX_QUERY)
 
 
 def render(request: Request, name: str, **context: object) -> HTMLResponse:
@@ -82,10 +87,14 @@ def transcript(conversation_id: str, request: Request, user: CurrentUser, sessio
     )
 
 
-def knowledge_page(request: Request, user: User, session: Session, bot: Bot, **extra: object) -> HTMLResponse:
-    """The knowledge page: the upload form, the last upload's results, the documents and their status."""
+def knowledge_page(
+    request: Request, user: User, session: Session, bot: Bot, *, status: int = 200, **extra: object
+) -> HTMLResponse:
+    """The knowledge page: the answer and upload forms, the last upload's results, the documents and their status."""
     documents = sorted(document_rows(session, bot), key=lambda d: d.title.lower())
-    return render(
+    extra.setdefault("question", "")
+    extra.setdefault("entry", {"question": extra["question"], "answer": ""})
+    response = render(
         request,
         "knowledge.html",
         user=user,
@@ -95,14 +104,23 @@ def knowledge_page(request: Request, user: User, session: Session, bot: Bot, **e
         pending=any(d.status in ("queued", "processing") for d in documents),
         max_upload_mb=request.app.state.settings.max_upload_mb,
         accept=",".join(sorted(LOADERS)),
+        max_question=MAX_PREFILL,
+        max_answer=answers.MAX_ANSWER,
+        max_search=SEARCH_LINK_CHARS,
         **extra,
     )
+    response.status_code = status
+    return response
 
 
 @router.get("/bots/{slug}/knowledge", response_class=HTMLResponse)
-def knowledge(slug: str, request: Request, user: CurrentUser, session: SessionDep) -> HTMLResponse:
-    """The bot's documents and an upload form."""
-    return knowledge_page(request, user, session, tenant_bot(session, user, slug))
+def knowledge(
+    slug: str, request: Request, user: CurrentUser, session: SessionDep, question: str | None = None,
+    added: str | None = None,
+) -> HTMLResponse:
+    """The bot's documents, an upload form and a question-and-answer form (?question= prefills the question)."""
+    bot = tenant_bot(session, user, slug)
+    return knowledge_page(request, user, session, bot, question=prefill(question), added=prefill(added, 200))
 
 
 @router.post("/bots/{slug}/knowledge", response_class=HTMLResponse)
@@ -119,6 +137,28 @@ async def upload_knowledge(
     session.expire_all()
     audit.record(session, user, "knowledge.upload", slug, {"files": [r.file for r in results]}, request=request)
     return knowledge_page(request, user, session, bot, results=results)
+
+
+@router.post("/bots/{slug}/knowledge/answers", response_model=None)
+async def add_answer(
+    slug: str, request: Request, user: CurrentUser, session: SessionDep, ingest: IngestDep,
+    question: Annotated[str, Form()] = "", answer: Annotated[str, Form()] = "",
+) -> HTMLResponse | RedirectResponse:
+    """Add a question and its answer to the knowledge as a Markdown document, queued like an upload."""
+    bot = tenant_bot(session, user, slug)
+    entry = {"question": question, "answer": answer}
+    try:
+        require_editor(user, "change knowledge")
+        name, content = answers.document(question, answer)
+        result = await run_in_threadpool(answers.queue, ingest, slug, name, content)
+        if not result.ok:
+            raise BadRequest(result.error or "the answer could not be added")
+    except FrontdeskError as exc:
+        session.expire_all()
+        return knowledge_page(request, user, session, bot, status=exc.status, entry=entry, entry_error=exc.message)
+    audit.record(session, user, "knowledge.answer", f"{slug}/{result.slug}", request=request)
+    target = f"/admin/bots/{quote(slug)}/knowledge?added={quote(result.slug or '')}#documents"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/bots/{slug}/metrics", response_model=None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from admin import audit
 from admin.auth import CurrentUser, require_editor
+from admin.prefill import prefill
 from admin.routes import render, tenant_bot
 from bot.dryrun import try_rules
 from bot.errors import ConfigError
@@ -31,11 +32,16 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 NOTICES = {"saved": "Rule saved.", "deleted": "Rule deleted.", "enabled": "Rule enabled.", "disabled": "Rule disabled."}
 COLUMNS = ("name", "priority", "enabled")
 EXAMPLE = {"when": {"keywords": ["opening hours"]}, "then": [{"reply": "We're open Monday to Friday, 9am-5pm."}]}
+MAX_TRY_CHARS = 2000  # of a customer's message carried to the Try-it box by a link
+MAX_QUERY_CHARS = 8000  # of a redirect's query string (servers refuse request lines much over 8-16 KiB)
 
 
-def page_url(slug: str, notice: str | None = None) -> str:
-    """The rules page of a bot."""
-    return f"/admin/bots/{quote(slug)}/rules" + (f"?notice={notice}" if notice else "")
+def page_url(slug: str, notice: str | None = None, text: str = "") -> str:
+    """The rules page of a bot (text: the customer's message the rule is being written for, left out when too long)."""
+    query = urlencode([(k, v) for k, v in (("notice", notice), ("text", text)) if v])
+    if len(query) > MAX_QUERY_CHARS:  # a long message in a script with multi-byte letters: keep the URL short
+        return page_url(slug, notice)
+    return f"/admin/bots/{quote(slug)}/rules" + (f"?{query}" if query else "")
 
 
 def rule_rows(session: Session, bot: Bot) -> list[dict[str, Any]]:
@@ -73,12 +79,17 @@ def editor_for(row: ReplyRule | None) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "priority": row.priority, "enabled": row.enabled, "definition": text}
 
 
+def try_form_for(text: str) -> dict[str, str]:
+    """The Try-it box's values for a message, the other fields at their defaults."""
+    return {"text": text, "channel": "web", "attributes": "", "slots": "", "count": ""}
+
+
 def rules_page(
     request: Request, user: User, session: Session, bot: Bot, *, status: int = 200, **extra: Any
 ) -> HTMLResponse:
     """The rules page: the list, the editor and the Try-it box."""
     extra.setdefault("editor", editor_for(None))
-    extra.setdefault("try_form", {"text": "", "channel": "web", "attributes": "", "slots": "", "count": ""})
+    extra.setdefault("try_form", try_form_for(""))
     notice = NOTICES.get(request.query_params.get("notice", ""))
     response = render(request, "rules.html", user=user, bot=bot, rules=rule_rows(session, bot), notice=notice, **extra)
     response.status_code = status
@@ -86,11 +97,19 @@ def rules_page(
 
 
 @router.get("/bots/{slug}/rules", response_class=HTMLResponse)
-def rules(slug: str, request: Request, user: CurrentUser, session: SessionDep, edit: str | None = None) -> HTMLResponse:
-    """The bot's rules in priority order, an editor and the Try-it box."""
+def rules(
+    slug: str, request: Request, user: CurrentUser, session: SessionDep, edit: str | None = None,
+    text: str | None = None,
+) -> HTMLResponse:
+    """The bot's rules in priority order, an editor and the Try-it box.
+
+    ?text= (the metrics page's "create rule" link) shows a customer's message beside the editor
+    and prefills the Try-it box with it, so a rule can be written and checked against it.
+    """
     bot = tenant_bot(session, user, slug)
     editor = editor_for(stored_rule(session, bot, edit) if edit else None)
-    return rules_page(request, user, session, bot, editor=editor)
+    asked = prefill(text, MAX_TRY_CHARS)
+    return rules_page(request, user, session, bot, editor=editor, try_form=try_form_for(asked), asked=asked)
 
 
 def parse_rule(name: str, priority: str, enabled: bool, definition: str) -> Rule:
@@ -116,17 +135,19 @@ def save_rule(
     slug: str, request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep,
     name: Annotated[str, Form()] = "", priority: Annotated[str, Form()] = "100",
     enabled: Annotated[bool, Form()] = False, definition: Annotated[str, Form()] = "",
-    rule_id: Annotated[str, Form()] = "",
+    rule_id: Annotated[str, Form()] = "", asked: Annotated[str, Form()] = "",
 ) -> HTMLResponse | RedirectResponse:
     """Create a rule, or update the one named by rule_id; errors are shown beside the form."""
     bot = tenant_bot(session, user, slug)
     require_editor(user, "change rules")
+    asked = prefill(asked, MAX_TRY_CHARS)
+    kept = {"asked": asked, "try_form": try_form_for(asked)} if asked else {}
     row = stored_rule(session, bot, rule_id) if rule_id else ReplyRule(bot_id=bot.id, name="")
     editor = {"id": rule_id, "name": name, "priority": priority, "enabled": enabled, "definition": definition}
     try:
         rule = parse_rule(name, priority, enabled, definition)
     except ConfigError as exc:
-        return rules_page(request, user, session, bot, status=400, editor=editor, form_error=str(exc))
+        return rules_page(request, user, session, bot, status=400, editor=editor, form_error=str(exc), **kept)
     row.name, row.priority, row.enabled, row.definition = rule.name, rule.priority, rule.enabled, rule.definition()
     session.add(row)
     try:
@@ -134,10 +155,10 @@ def save_rule(
     except IntegrityError:
         session.rollback()
         message = f"a rule named {rule.name!r} already exists"
-        return rules_page(request, user, session, bot, status=409, editor=editor, form_error=message)
+        return rules_page(request, user, session, bot, status=409, editor=editor, form_error=message, **kept)
     services.runtimes.reload_rules(bot.slug)
     audit.record(session, user, "rule.save", f"{bot.slug}/{rule.name}", {"new": not rule_id}, request=request)
-    return RedirectResponse(page_url(bot.slug, "saved"), status_code=303)
+    return RedirectResponse(page_url(bot.slug, "saved", asked), status_code=303)
 
 
 @router.post("/bots/{slug}/rules/{rule_id}/toggle")
@@ -188,9 +209,11 @@ async def try_it(
     slug: str, request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep,
     text: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "web",
     attributes: Annotated[str, Form()] = "", slots: Annotated[str, Form()] = "", count: Annotated[str, Form()] = "",
+    asked: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     """Dry-run a message: which rule fires, and every rule's conditions with their reasons."""
     bot = tenant_bot(session, user, slug)
+    asked = prefill(asked, MAX_TRY_CHARS)  # the customer's message the rule is being written for, kept on the page
     try_form = {"text": text, "channel": channel, "attributes": attributes, "slots": slots, "count": count}
     try:
         if not text.strip():
@@ -205,5 +228,5 @@ async def try_it(
         )
     except (ConfigError, ValueError) as exc:
         message = "the message number must be a whole number" if isinstance(exc, ValueError) else str(exc)
-        return rules_page(request, user, session, bot, status=400, try_form=try_form, try_error=message)
-    return rules_page(request, user, session, bot, try_form=try_form, trial=trial)
+        return rules_page(request, user, session, bot, status=400, try_form=try_form, try_error=message, asked=asked)
+    return rules_page(request, user, session, bot, try_form=try_form, trial=trial, asked=asked)

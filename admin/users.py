@@ -1,7 +1,9 @@
-"""The console's users page: the tenant's users and invites, role changes, removal, and one's own password.
+"""The console's users page: the tenant's users and invites, role changes, disabling, removal, one's own password.
 
-Owners and admins manage users; only owners may grant or take away the owner and admin roles,
-and the last owner can be neither demoted nor removed.
+Owners and admins manage users; only owners may grant or take away the owner and admin roles, or
+disable, enable and remove owners and admins. The last owner who can sign in can be neither
+demoted, disabled nor removed. Disabling keeps the user's row, role and history but locks them
+out (admin/operator_accounts.py, shared with `frontdesk users disable`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import delete, func
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from admin import api_keys, audit, invites, sessions
@@ -21,11 +23,13 @@ from admin.auth import (
     Forbidden,
     check_password,
     hasher,
+    is_disabled,
     require_manager,
     require_owner,
     verify_password,
 )
 from admin.login import begin_session
+from admin.operator_accounts import disable_user, enable_user, enabled_owners
 from admin.routes import render
 from server.api.deps import SessionDep
 from server.errors import BadRequest, Conflict, FrontdeskError, NotFound
@@ -34,7 +38,9 @@ from server.tables import AgentPresence, User
 router = APIRouter(prefix="/admin", include_in_schema=False)
 NOTICES = {
     "role": "Role changed.", "removed": "User removed.", "password": "Password changed; other sessions ended.",
-    "revoked": "Invite revoked.",
+    "revoked": "Invite revoked.", "disabled": "User disabled; their sessions ended and their API keys were revoked.",
+    "enabled": "User enabled; they can sign in again with their last password.",
+    "already_disabled": "That user was already disabled.", "already_enabled": "That user was not disabled.",
 }
 
 
@@ -42,7 +48,8 @@ def users_page(request: Request, user: User, session: Session, *, status: int = 
     """Render the users page."""
     people = session.exec(select(User).where(User.tenant_id == user.tenant_id).order_by(col(User.email))).all()
     response = render(
-        request, "users.html", user=user, people=people, invites=invites.pending(session, user.tenant_id),
+        request, "users.html", user=user, people=people, disabled={p.id for p in people if is_disabled(p)},
+        invites=invites.pending(session, user.tenant_id),
         roles=ROLES, can_manage=user.role in MANAGERS, is_owner=user.role == "owner",
         invite_roles=ROLES if user.role == "owner" else ("agent", "viewer"),
         notice=NOTICES.get(request.query_params.get("notice", "")), **extra,
@@ -60,9 +67,9 @@ def tenant_user(session: Session, actor: User, user_id: str) -> User:
     return target
 
 
-def owners(session: Session, tenant_id: str) -> int:
-    """How many owners the tenant has."""
-    return session.exec(select(func.count()).where(User.tenant_id == tenant_id, User.role == "owner")).one()
+def last_owner(session: Session, target: User) -> bool:
+    """Whether target is the tenant's only owner who can sign in (a disabled owner does not count)."""
+    return target.role == "owner" and not is_disabled(target) and enabled_owners(session, target.tenant_id) <= 1
 
 
 def check_role_change(session: Session, actor: User, target: User, role: str) -> None:
@@ -72,7 +79,7 @@ def check_role_change(session: Session, actor: User, target: User, role: str) ->
         raise BadRequest(f"a role is one of {', '.join(ROLES)}")
     if {target.role, role} & {"owner", "admin"}:
         require_owner(actor, "grant or take away the owner and admin roles")
-    if target.role == "owner" and role != "owner" and owners(session, actor.tenant_id) <= 1:
+    if role != "owner" and last_owner(session, target):
         raise Conflict("the last owner cannot be demoted; make someone else an owner first")
 
 
@@ -121,7 +128,7 @@ def remove(user_id: str, request: Request, user: CurrentUser, session: SessionDe
         require_manager(user, "remove users")
         if target.role in ("owner", "admin"):
             require_owner(user, "remove owners and admins")
-        if target.role == "owner" and owners(session, user.tenant_id) <= 1:
+        if last_owner(session, target):
             raise Conflict("the last owner cannot be removed")
     except (Forbidden, Conflict) as exc:
         return _refused(request, user, session, exc)
@@ -131,6 +138,40 @@ def remove(user_id: str, request: Request, user: CurrentUser, session: SessionDe
     if target.id == user.id:
         return RedirectResponse("/admin/login", status_code=303)
     return RedirectResponse("/admin/users?notice=removed", status_code=303)
+
+
+def check_disable(actor: User, target: User, what: str) -> None:
+    """Refuse to disable or enable a user the actor may not manage, or (disabling) the actor themself."""
+    require_manager(actor, f"{what} users")
+    if target.role in ("owner", "admin"):
+        require_owner(actor, f"{what} owners and admins")
+    if target.id == actor.id:
+        raise Conflict(f"you cannot {what} your own account; ask another owner")
+
+
+@router.post("/users/{user_id}/disable", response_model=None)
+def disable(user_id: str, request: Request, user: CurrentUser, session: SessionDep) -> HTMLResponse | RedirectResponse:
+    """Stop a user from signing in: their sessions end and the API keys they created are revoked."""
+    target = tenant_user(session, user, user_id)
+    try:
+        check_disable(user, target, "disable")
+        done = disable_user(session, target.email, by=user, request=request)
+    except (Forbidden, Conflict) as exc:
+        return _refused(request, user, session, exc)
+    notice = "already_disabled" if done.already else "disabled"
+    return RedirectResponse(f"/admin/users?notice={notice}", status_code=303)
+
+
+@router.post("/users/{user_id}/enable", response_model=None)
+def enable(user_id: str, request: Request, user: CurrentUser, session: SessionDep) -> HTMLResponse | RedirectResponse:
+    """Let a disabled user sign in again with their last password."""
+    target = tenant_user(session, user, user_id)
+    try:
+        check_disable(user, target, "enable")
+    except (Forbidden, Conflict) as exc:
+        return _refused(request, user, session, exc)
+    changed = enable_user(session, target.email, by=user, request=request)
+    return RedirectResponse(f"/admin/users?notice={'enabled' if changed else 'already_enabled'}", status_code=303)
 
 
 @router.post("/account/password", response_model=None)

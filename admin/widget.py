@@ -18,6 +18,7 @@ from server import widget
 from server.api.deps import ServicesDep, SessionDep
 from server.errors import BadRequest
 from server.tables import Bot, User
+from server.voice_turns import voice_service
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 NOTICES = {"saved": "Widget settings saved."}
@@ -32,10 +33,12 @@ def widget_page(request: Request, user: User, bot: Bot, *, status: int = 200, **
     """The page: the settings form, the embed snippet and the identity section."""
     base = str(request.base_url).rstrip("/")
     extra.setdefault("form", widget.settings_of(bot).model_dump())
+    voice = voice_service(request.app)
     response = render(
         request, "widget.html", user=user, bot=bot, base=base,
         snippet=f'<script src="{base}/widget.js" data-key="{bot.public_key}" async></script>',
         has_secret=bot.identity_secret is not None, voice_available=widget.VOICE_AVAILABLE,
+        speak_default=voice.settings.reply_audio, voice_speaks=voice.engine.speaks,
         notice=NOTICES.get(request.query_params.get("notice", "")), **extra,
     )
     response.status_code = status
@@ -58,6 +61,7 @@ def save_widget(
     csat_on_resolve: Annotated[bool, Form()] = False, csat_on_close: Annotated[bool, Form()] = False,
     uploads: Annotated[bool, Form()] = False, voice: Annotated[bool, Form()] = False,
     speak_replies: Annotated[str, Form()] = "",
+    channel_csat_on_resolve: Annotated[bool, Form()] = False, channel_thumbs: Annotated[bool, Form()] = False,
 ) -> HTMLResponse | RedirectResponse:
     """Save the widget settings; a wrong field is shown beside the form."""
     bot = tenant_bot(session, user, slug)
@@ -68,6 +72,7 @@ def save_widget(
         "launcher_label": launcher_label.strip() or "Chat with us", "allowed_origins": origins,
         "csat_on_resolve": csat_on_resolve, "csat_on_close": csat_on_close, "uploads": uploads, "voice": voice,
         "speak_replies": speak_replies or None,
+        "channel_csat_on_resolve": channel_csat_on_resolve, "channel_thumbs": channel_thumbs,
     }
     try:
         settings = widget.parse_settings(values)
@@ -77,7 +82,8 @@ def save_widget(
     bot.widget = settings.model_dump()
     session.add(bot)
     session.commit()
-    audit.record(session, user, "widget.save", bot.slug, {"allowed_origins": origins}, request=request)
+    details = {"allowed_origins": origins, "speak_replies": settings.speak_replies}
+    audit.record(session, user, "widget.save", bot.slug, details, request=request)
     return RedirectResponse(page_url(bot.slug, "saved"), status_code=303)
 
 

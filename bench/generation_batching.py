@@ -12,13 +12,19 @@ For each concurrency C, C requests arrive at once:
   that (request i waits for i earlier ones), which is exact for a strictly sequential server.
 
 Reported per C: TTFT p50/p95, output tokens/s per stream (median) and in total, peak memory (GPU
-allocated, or the process's peak RSS on CPU), each with its ratio to sequential; and on a GPU the
-memory-bandwidth floor of a decode step (weight bytes / 3.35e12 B/s, the H100 SXM figure) against
-the measured batch-1 step.
+allocated, or the process's peak RSS on CPU), each with its ratio to sequential; the decode step
+(1 / tokens/s per stream) against the memory-bandwidth floor of a step (weight bytes / 3.35e12 B/s,
+the H100 SXM figure: the weights must be read once per step, whatever the batch).
+
+On CUDA the paged KV cache is sized to the run (C x (prompt + new + 64) tokens, --kv-cache sized,
+the default) so the memory column compares like with like; --kv-cache fraction uses the server's
+default instead (half of the free GPU memory, allocated up front).
 
     .venv/bin/python bench/generation_batching.py                      # CPU defaults (printed)
-    .venv/bin/python bench/generation_batching.py --device cuda        # 1k-token prompts, 150 out
-    .venv/bin/python bench/generation_batching.py --device cuda --full # adds concurrency 128
+    .venv/bin/python bench/generation_batching.py --device cuda --dtype bfloat16 --json
+        # the issue-5 GPU run: Qwen2.5-0.5B shape, bf16, 1,000-token prompts, 150 out, C = 1 8 32 128
+    .venv/bin/python bench/generation_batching.py --shape small --prompt-tokens 32 --new-tokens 8 \
+        --concurrency 1 4 --repeats 1                                  # a dry run in seconds
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from bench._common import json_line, machine, print_table, ratio  # noqa: E402
 from bot.generation.batcher import BatchLimits, ContinuousBatcher  # noqa: E402
 
 H100_BANDWIDTH = 3.35e12  # bytes per second
+DTYPES = ["bfloat16", "float16", "float32"]
 SHAPES: dict[str, dict[str, Any]] = {
     "qwen2.5-0.5b": {
         "vocab_size": 151_936,
@@ -65,16 +72,15 @@ SHAPES: dict[str, dict[str, Any]] = {
 }
 
 
-def build_model(shape: str, device: str) -> Any:
-    """A Qwen2 causal LM with random weights in bf16 (CUDA) or fp32 (CPU)."""
+def build_model(shape: str, device: str, dtype_name: str) -> Any:
+    """A Qwen2 causal LM with random weights, in dtype_name, on device."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
     config = Qwen2Config(**SHAPES[shape], eos_token_id=None, pad_token_id=0)
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
     with torch.device(device):
-        model = Qwen2ForCausalLM(config).to(dtype)
+        model = Qwen2ForCausalLM(config).to(getattr(torch, dtype_name))
     return model.eval()
 
 
@@ -147,6 +153,18 @@ def batched_run(engine: ContinuousBatcher, batch: list[list[int]], new_tokens: i
     return results
 
 
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def gpu_name(device: str) -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name() if device == "cuda" else None
+
+
 def synchronize(model: Any) -> None:
     import torch
 
@@ -173,11 +191,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Run both engines at every concurrency and return the figures."""
     from transformers import GenerationConfig
 
-    model = build_model(args.shape, args.device)
+    model = build_model(args.shape, args.device, args.dtype)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     config = GenerationConfig(do_sample=False, eos_token_id=None, pad_token_id=0, max_new_tokens=args.new_tokens)
     vocab = model.config.vocab_size
     concurrencies = args.concurrency + ([128] if args.full and 128 not in args.concurrency else [])
+    floor = weight_bytes / H100_BANDWIDTH
     max_c = max(concurrencies)
 
     sequential_single(model, config, prompts(1, 16, vocab, 99)[0], 4)  # warm-up
@@ -192,7 +211,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     seq_step = (seq_total - seq_ttft) / max(1, args.new_tokens - 1)
 
     kv_tokens = max_c * (args.prompt_tokens + args.new_tokens + 64)
-    limits = BatchLimits(max_batch=max_c, max_queue=0, kv_cache_tokens=kv_tokens, idle_timeout=600)
+    fraction = 0.5 if args.kv_cache == "fraction" else None  # None: exactly kv_tokens (CPU: always)
+    limits = BatchLimits(
+        max_batch=max_c, max_queue=0, kv_cache_tokens=kv_tokens, kv_cache_memory_fraction=fraction, idle_timeout=600
+    )
     engine = ContinuousBatcher(model, config, limits)
     batched_run(engine, prompts(2, 16, vocab, 98), 4)  # warm-up (starts the loop, CUDA graphs)
     rows = []
@@ -221,15 +243,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         row["stream_x_seq"] = ratio(row["tok_s_stream"], seq_stream)
         row["total_x_seq"] = ratio(row["tok_s_total"], seq_tps)
         row["mem_x_seq"] = ratio(row["peak_mem_mb"], seq_memory)
+        row["step_ms"] = round(1000 / row["tok_s_stream"], 2) if row["tok_s_stream"] else None
+        row["step_x_floor"] = round(row["step_ms"] / 1000 / floor, 1) if row["step_ms"] else None
         rows.append(row)
         print(f"concurrency {c}: done", file=sys.stderr)
     engine.close()
-    floor = weight_bytes / H100_BANDWIDTH
     batch1 = next((r for r in rows if r["concurrency"] == 1), None)
     return {
         "bench": "generation_batching",
         "machine": machine(),
         "device": args.device,
+        "gpu": gpu_name(args.device),
+        "dtype": args.dtype,
+        "kv_cache": args.kv_cache,
+        "kv_cache_tokens": kv_tokens if fraction is None else None,
         "shape": args.shape,
         "parameters": sum(p.numel() for p in model.parameters()),
         "weight_bytes": weight_bytes,
@@ -252,23 +279,31 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, print the settings, measure, print the table (and JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--dtype", choices=DTYPES, default=None, help="default: bfloat16 (CUDA) / float32 (CPU)")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen2.5-0.5b")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=None, help="default: 1 8 32")
-    parser.add_argument("--full", action="store_true", help="add concurrency 128")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=None, help="default: 1 8 32 128 (CUDA) / 1 8 32")
+    parser.add_argument("--full", action="store_true", help="add concurrency 128 (the CUDA default has it)")
+    parser.add_argument(
+        "--kv-cache", choices=["sized", "fraction"], default="sized", help="CUDA: cache sized to the run, or 0.5 free"
+    )
     parser.add_argument("--prompt-tokens", type=int, default=None, help="default: 1000 (CUDA) / 256 (CPU)")
     parser.add_argument("--new-tokens", type=int, default=None, help="default: 150 (CUDA) / 32 (CPU)")
     parser.add_argument("--repeats", type=int, default=3, help="single sequential requests measured")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     args = parser.parse_args(argv)
     cpu = args.device == "cpu"
-    args.concurrency = args.concurrency or [1, 8, 32]
+    args.concurrency = args.concurrency or ([1, 8, 32] if cpu else [1, 8, 32, 128])
+    args.dtype = args.dtype or ("float32" if cpu else "bfloat16")
+    if args.device == "cuda" and not cuda_available():
+        parser.error("--device cuda: torch sees no CUDA device")
     args.prompt_tokens = args.prompt_tokens or (256 if cpu else 1000)
     args.new_tokens = args.new_tokens or (32 if cpu else 150)
     if min(args.concurrency) < 1 or args.prompt_tokens < 1 or args.new_tokens < 2:
         parser.error("concurrency and prompt tokens must be >= 1, new tokens >= 2")
     logging.basicConfig(level=logging.WARNING)
     print(
-        f"device={args.device} shape={args.shape} prompt_tokens={args.prompt_tokens} "
+        f"device={args.device} dtype={args.dtype} kv_cache={args.kv_cache} shape={args.shape} "
+        f"prompt_tokens={args.prompt_tokens} "
         f"new_tokens={args.new_tokens} concurrency={args.concurrency}{' +128' if args.full else ''}"
     )
     result = measure(args)

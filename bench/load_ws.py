@@ -17,9 +17,12 @@ max_concurrent_turns and max_queued_turns are raised so the bench measures throu
     .venv/bin/python bench/load_ws.py                          # both backends, 1/2/4 workers, ~45 min here
     .venv/bin/python bench/load_ws.py --backends extractive --workers 1 --idle 500 --duration 20
     .venv/bin/python bench/load_ws.py --backends extractive --workers 1 --questions repeat unique
+    .venv/bin/python bench/load_ws.py --backends extractive --workers 1 --questions unique --rerankers auto none
 
 `--questions unique` makes every message's text unique, so the exact-text query caches (embeddings,
 intent vectors, re-ranker scores) cannot answer it: that measures the full pipeline per message.
+`--rerankers auto none` runs each configuration with the cross-encoder (`auto`: the packaged one when
+installed) and again without it (`FRONTDESK_KNOWLEDGE__RERANKER=none`), on freshly started workers.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class Run:
 
     backend: str
     workers: int
+    reranker: str = "auto"  # FRONTDESK_KNOWLEDGE__RERANKER of the workers
     questions: str = "repeat"  # "repeat": 8 FAQ questions drawn at random; "unique": each text made unique
     held: int = 0
     idle_target: int = 0
@@ -88,6 +92,7 @@ class Run:
         return {
             "backend": self.backend,
             "workers": self.workers,
+            "reranker": self.reranker,
             "questions": self.questions,
             "held": f"{self.held}/{self.idle_target}",
             "msg/s": round(self.finals / self.seconds, 1) if self.seconds else 0.0,
@@ -247,9 +252,11 @@ def check_lost(database_url: str, run: Run) -> None:
     run.failed_recorded = sum(1 for status, answered in rows if not answered and status == "failed")
 
 
-async def measure(workers: Workers, count: int, backend: str, mode: str, args: argparse.Namespace) -> Run:
+async def measure(
+    workers: Workers, count: int, backend: str, mode: str, args: argparse.Namespace, reranker: str = "auto"
+) -> Run:
     """One configuration: idle sockets, then the closed-loop conversations, then the database check."""
-    run = Run(backend, count, questions=mode, idle_target=args.idle)
+    run = Run(backend, count, reranker=reranker, questions=mode, idle_target=args.idle)
     urls = [f"ws://127.0.0.1:{p}/ws/chat/demo" for p in workers.ports[:count]]
     before = workers.rss(count)
     idle = await open_idle(urls, args.idle, run)
@@ -326,6 +333,13 @@ def main() -> None:
         choices=["repeat", "unique"],
         help="repeat: 8 FAQ questions at random (repeats hit the query caches); unique: every message differs",
     )
+    parser.add_argument(
+        "--rerankers",
+        nargs="+",
+        default=[os.environ.get("FRONTDESK_KNOWLEDGE__RERANKER", "auto")],
+        help="FRONTDESK_KNOWLEDGE__RERANKER of the workers (auto, none, packaged:NAME or a folder); each value "
+        "restarts them. Default: the environment's, else auto (the packaged cross-encoder when installed)",
+    )
     parser.add_argument("--llm-delay", type=float, default=0.01, help="fake model: seconds between words")
     args = parser.parse_args()
     limit = raise_fd_limit(args.idle * 2 + args.concurrency * 2 + 1024)
@@ -341,19 +355,20 @@ def main() -> None:
         llm = stack.enter_context(fake_llm(args.llm_delay)) if "openai" in args.backends else ""
         data = Path(stack.enter_context(_tempdir()))  # shared: the indexes are built once
         for backend in args.backends:
-            extra = {"FRONTDESK_GENERATION__BACKEND": backend}
-            if backend == "openai":
-                extra["FRONTDESK_GENERATION__OPENAI_BASE_URL"] = llm
-            workers = Workers(data, url, {**env, **extra})
-            try:
-                workers.start(max(args.workers))
-                for count in args.workers:
-                    for mode in args.questions:
-                        run = asyncio.run(measure(workers, count, backend, mode, args))
-                        runs.append(run)
-                        print(f"# {backend} x{count} {mode}: {run.row()}", flush=True)
-            finally:
-                workers.stop()
+            for reranker in args.rerankers:
+                extra = {"FRONTDESK_GENERATION__BACKEND": backend, "FRONTDESK_KNOWLEDGE__RERANKER": reranker}
+                if backend == "openai":
+                    extra["FRONTDESK_GENERATION__OPENAI_BASE_URL"] = llm
+                workers = Workers(data, url, {**env, **extra})
+                try:
+                    workers.start(max(args.workers))
+                    for count in args.workers:
+                        for mode in args.questions:
+                            run = asyncio.run(measure(workers, count, backend, mode, args, reranker))
+                            runs.append(run)
+                            print(f"# {backend} x{count} reranker={reranker} {mode}: {run.row()}", flush=True)
+                finally:
+                    workers.stop()
     rows = [r.row() for r in runs]
     base = rows[0]
     for row in rows:
@@ -366,7 +381,7 @@ def main() -> None:
             "bench": "load_ws",
             "load_avg_end": os.getloadavg(),
             "runs": rows,
-            "errors": {f"{r.backend}x{r.workers}/{r.questions}": dict(r.errors) for r in runs},
+            "errors": {f"{r.backend}x{r.workers}/{r.reranker}/{r.questions}": dict(r.errors) for r in runs},
         }
     )
 

@@ -18,4 +18,32 @@ class ConfigError(BotError):
 
 
 class GenerationUnavailable(BotError):
-    """A generation backend is down, timed out or returned nothing usable."""
+    """A generation backend is down or returned nothing usable.
+
+    `outcome` says why, for the trace and the metrics: "down" here, "timeout" and "busy" in the
+    subclasses. A busy backend is healthy but full; it is not counted as a failure.
+    """
+
+    outcome = "down"
+
+
+class GenerationTimeout(GenerationUnavailable):
+    """A generation backend produced nothing within its time limit."""
+
+    outcome = "timeout"
+
+
+class GenerationBusy(GenerationUnavailable):
+    """A generation backend refused the request because it is full; retry after `retry_after` seconds."""
+
+    outcome = "busy"
+
+    def __init__(self, in_flight: int, retry_after: float = 2.0, message: str | None = None) -> None:
+        super().__init__(message or f"the local model is busy ({in_flight} requests in flight); retry shortly")
+        self.in_flight = in_flight
+        self.retry_after = retry_after
+
+
+def generation_outcome(exc: BaseException) -> str:
+    """'busy', 'timeout' or 'down' for a GenerationUnavailable; 'error' for any other exception."""
+    return exc.outcome if isinstance(exc, GenerationUnavailable) else "error"

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, GenerationBusy
 from bot.types import BotReply, StageRecord, TurnContext
 
 if TYPE_CHECKING:
@@ -54,7 +54,12 @@ class Pipeline:
         self.stages = stages
 
     def run(self, ctx: TurnContext) -> BotReply:
-        """Take a turn through every stage until one finishes it; always returns a reply."""
+        """Take a turn through every stage until one finishes it; returns a reply unless refused as busy.
+
+        Raises:
+            GenerationBusy: a stage found the generation backend full and had no other answer; the
+                turn is refused as busy (nothing was streamed), so the customer can retry.
+        """
         for stage in self.stages:
             if ctx.done or ctx.cancel.is_set():
                 break
@@ -62,6 +67,8 @@ class Pipeline:
             try:
                 stage.run(ctx)
                 record = StageRecord(stage.name, _ms(started), "ok")
+            except GenerationBusy:  # the model is full and nothing else answers: the server says busy
+                raise
             except Exception as exc:  # a stage must never take the conversation down
                 log.exception("stage %s failed", stage.name)
                 record = StageRecord(stage.name, _ms(started), "error", f"{type(exc).__name__}: {exc}"[:300])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from bot.errors import GenerationBusy, generation_outcome
 from bot.generation.base import GenerationRequest, Generator
 from bot.generation.extractive import ExtractiveGenerator
 from bot.grounding import check, citations_for
@@ -135,7 +136,12 @@ class GenerateStage:
         ctx.finish(answer.strip(), stream=False)
 
     def _generate(self, request: GenerationRequest, ctx: TurnContext) -> tuple[Generator, str]:
-        """Stream from the configured backend; on failure, from the extractive one."""
+        """Stream from the configured backend; on failure, or when it is busy, from the extractive one.
+
+        Raises:
+            GenerationBusy: the backend is full and the passages give no extractive answer either; the
+                server refuses the turn as busy (the same answer as a full wait queue).
+        """
         generator = self.runtime.generator
         pieces: list[str] = []
         try:
@@ -143,11 +149,15 @@ class GenerateStage:
         except Exception as exc:
             if generator.backend == "extractive":
                 raise
-            log.warning("generation backend %s failed, using extractive: %s", generator.backend, exc)
-            ctx.trace.fallback_reason = f"{generator.backend} failed: {type(exc).__name__}"
+            state = "is busy" if generation_outcome(exc) == "busy" else "failed"  # busy: full, not broken
+            log.warning("generation backend %s %s, using extractive: %s", generator.backend, state, exc)
+            ctx.trace.fallback_reason = fallback_reason(generator.backend, exc)
             if pieces:
                 ctx.restart()
-            return self.extractive, self._stream(self.extractive, request, ctx, [])
+            answer = self._stream(self.extractive, request, ctx, [])
+            if isinstance(exc, GenerationBusy) and not answer.strip():
+                raise
+            return self.extractive, answer
 
     @staticmethod
     def _stream(generator: Generator, request: GenerationRequest, ctx: TurnContext, pieces: list[str]) -> str:
@@ -156,6 +166,17 @@ class GenerateStage:
             pieces.append(piece)
             ctx.emit(piece)
         return "".join(pieces)
+
+
+def fallback_reason(backend: str, exc: BaseException) -> str:
+    """The trace's reason for an extractive answer: '<backend> busy|timeout|failed: <exception class>'.
+
+    'busy' (the backend is full, not broken) and 'timeout' are kept apart from 'failed' so that the
+    trace and the metrics do not count back-pressure as an outage.
+    """
+    outcome = generation_outcome(exc)
+    word = outcome if outcome in ("busy", "timeout") else "failed"
+    return f"{backend} {word}: {type(exc).__name__}"
 
 
 DEFAULT_STAGES = ["intent", "rules", "retrieve", "handoff", "generate"]

@@ -52,7 +52,7 @@ class KnowledgeBase:
         self.folder = folder
         self.embedder = embedder
         self.reranker = reranker
-        self.relevance = Relevance(embedder, reranker)
+        self.relevance = Relevance(embedder, reranker, settings.rerank_cache_size)
         self.settings = settings
         self.store = VectorStore.open(
             folder, embedder.dim, embedder.name, settings.ann_threshold, settings.ann_ef_search

@@ -21,6 +21,19 @@ class KnowledgeSettings(BaseModel):
         description="'auto' (the packaged cross-encoder when installed), 'none', 'packaged:NAME' or a folder.",
     )
     rerank_top: int = Field(default=10, ge=1, le=200, description="Fused hits the re-ranker re-scores.")
+    reranker_threads: int = Field(
+        default=1, ge=1, le=64,
+        description="onnxruntime threads per re-ranker call. Turns run concurrently, so 1 is fastest on a busy "
+        "CPU; more helps only when few turns run at once on many free cores.",
+    )
+    query_cache_size: int = Field(
+        default=2048, ge=0, le=1_000_000,
+        description="Single-text query vectors kept by the embedding model (least recently used dropped); 0: none.",
+    )
+    rerank_cache_size: int = Field(
+        default=4096, ge=0, le=1_000_000,
+        description="Relevance scores of (question, passages) kept for repeated questions; 0: none.",
+    )
     min_rerank: float = Field(
         default=0.0, description="Re-ranker logit at or above which the top hit counts as relevant."
     )

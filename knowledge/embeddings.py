@@ -14,11 +14,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from knowledge.models import SENTENCE_TRANSFORMERS, USE_M3, offline_mode, resolve_model
+
+if TYPE_CHECKING:
+    from knowledge.config import KnowledgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,9 @@ log = logging.getLogger(__name__)
 # one short query took 64-200 ms with 2 threads and 12-21 ms with 1 on the shared 2-core VM
 # (bench/turn_profile.py, docs/benchmarks.md "Websocket load"). Concurrent turns give the parallelism.
 SMALL_BATCH = 8
-QUERY_CACHE_SIZE = 2048  # single-text encodings kept per model (customers repeat their questions)
+# Single-text encodings kept per model (customers repeat their questions); the server sets it from
+# KnowledgeSettings.query_cache_size (EmbedderCache.for_settings).
+QUERY_CACHE_SIZE = 2048
 
 
 def pick_device(device: str) -> str:
@@ -175,6 +180,15 @@ class Embedder:
             self.dim,
         )
 
+    def resize_cache(self, size: int) -> None:
+        """Keep at most `size` single-text encodings from now on (the oldest go first); 0: none."""
+        if size < 0:
+            raise ValueError(f"cache_size must be 0 or more, not {size}")
+        with self._lock:
+            self.cache_size = size
+            while len(self._cache) > size:
+                self._cache.popitem(last=False)
+
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Embed texts.
 
@@ -218,3 +232,14 @@ class EmbedderCache:
             if key not in self._models:
                 self._models[key] = Embedder(spec, device)
             return self._models[key]
+
+    def for_settings(self, settings: KnowledgeSettings) -> Embedder:
+        """The configured model (`embedding_model` on `device`), keeping `query_cache_size` query vectors.
+
+        The model is shared by every bot of the process, so its cache follows the last settings given.
+        """
+        embedder = self.get(settings.embedding_model, settings.device)
+        resize = getattr(embedder, "resize_cache", None)  # test fakes and remote embedders may have no cache
+        if resize is not None and getattr(embedder, "cache_size", None) != settings.query_cache_size:
+            resize(settings.query_cache_size)
+        return embedder

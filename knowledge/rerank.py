@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,9 +21,13 @@ from knowledge.keyword import is_cjk, tokenize
 # which the default English embedding model barely understands).
 LEXICAL_WEIGHT = 0.5
 
+if TYPE_CHECKING:
+    from knowledge.config import KnowledgeSettings
+
 log = logging.getLogger(__name__)
 
 # Scores kept per Relevance (one per bot), keyed by a digest of (query, texts); customers repeat questions.
+# The server sets it from KnowledgeSettings.rerank_cache_size.
 RELEVANCE_CACHE_SIZE = 4096
 
 # Packaged re-rankers: name -> (distribution to install, folder inside the installed package).
@@ -61,6 +66,19 @@ def default_reranker() -> str | None:
     return None
 
 
+def reranker_for(settings: KnowledgeSettings) -> Reranker | None:
+    """The re-ranker the settings ask for ('auto': the packaged one when installed; 'none': None).
+
+    It runs on `settings.reranker_threads` onnxruntime threads per call.
+    """
+    spec = settings.reranker
+    if spec == "auto":
+        spec = default_reranker()
+    if not spec or spec == "none":
+        return None
+    return Reranker(spec, threads=settings.reranker_threads)
+
+
 class Reranker:
     """Scores (query, passage) pairs with a cross-encoder; higher is more relevant."""
 
@@ -69,7 +87,8 @@ class Reranker:
 
         Args:
             spec: 'packaged:NAME' or a folder with model.onnx and tokenizer.json.
-            threads: onnxruntime intra-op threads per call. One by default: the server runs turns
+            threads: onnxruntime intra-op threads per call (KnowledgeSettings.reranker_threads). One by
+                default: the server runs turns
                 concurrently, and on a busy CPU two threads per call were slower than one (10 pairs:
                 0.94-1.04 s with 1 thread, 1.2-1.5 s with 2, shared 2-core VM).
             max_tokens: query and passage are truncated to this many tokens together.

@@ -20,6 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from bot.errors import GenerationBusy
 from server.ratelimit import RetryLater
 from server.tables import Message
 
@@ -28,11 +29,22 @@ T = TypeVar("T")
 
 
 class Busy(RetryLater):
-    """Every pipeline slot is taken and the wait queue is full: HTTP 503 / websocket error `busy`."""
+    """Every pipeline slot is taken and the wait queue is full: HTTP 503 / websocket error `busy`.
 
-    def __init__(self, waiting: int, retry_after: float) -> None:
-        message = f"the assistant is busy ({waiting} messages waiting); your message is saved, retry shortly"
+    Also raised when the generation engine is full (GenerationBusy) and the passages give no
+    extractive answer to send instead: the customer gets the same answer either way.
+    """
+
+    def __init__(self, waiting: int, retry_after: float, source: str = "admission") -> None:
+        load = f"{waiting} messages waiting" if source == "admission" else f"{waiting} answers being written"
+        message = f"the assistant is busy ({load}); your message is saved, retry shortly"
         super().__init__(message, retry_after, "busy", 503)
+        self.source = source  # "admission" (server wait queue) or "generation" (the model's batch)
+
+    @classmethod
+    def from_generation(cls, exc: GenerationBusy, retry_after: float) -> Busy:
+        """The server's busy answer for a turn the generation engine refused."""
+        return cls(exc.in_flight, max(retry_after, exc.retry_after), source="generation")
 
 
 class Admission:
@@ -80,7 +92,12 @@ class Admission:
 
 def record_busy(engine: Engine, customer: Message, exc: Busy) -> None:
     """Keep the busy outcome on the stored customer message (status failed, trace says busy)."""
-    trace = {"error": f"busy: {exc.message}", "outcome": "busy", "retry_after": exc.retry_after}
+    trace = {
+        "error": f"busy: {exc.message}",
+        "outcome": "busy",
+        "busy_source": exc.source,
+        "retry_after": exc.retry_after,
+    }
     with Session(engine) as session:
         session.exec(  # type: ignore[call-overload]
             update(Message).where(col(Message.id) == customer.id).values(status="failed", trace=trace)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from bot import handoff
+from bot.errors import GenerationBusy
 from bot.types import BotReply, ConversationState, Trace
 from server import store
 from server.admission import Admission, Busy, record_busy
@@ -103,6 +104,10 @@ class ChatService:
         except Busy as exc:  # the wait queue is full: the message stays stored with that outcome
             record_busy(engine, received.message, exc)
             raise
+        except GenerationBusy as exc:  # the model is full and the passages gave no answer: the same busy
+            busy = Busy.from_generation(exc, self.admission.retry_after)
+            record_busy(engine, received.message, busy)
+            raise busy from exc
         except Exception as exc:
             log.exception("turn failed for conversation %s", conversation.id)
             with Session(engine, expire_on_commit=False) as session:

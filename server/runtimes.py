@@ -28,7 +28,7 @@ from bot.runtime import BotRuntime
 from bot.types import BotProfile, BotServices
 from knowledge.base import KnowledgeBase
 from knowledge.embeddings import EmbedderCache
-from knowledge.rerank import Relevance, Reranker, default_reranker
+from knowledge.rerank import Relevance, Reranker, reranker_for
 from knowledge.types import ChunkRecord
 from server.action_secrets import load_action_secrets, load_signing_secret
 from server.presence import any_agent_online
@@ -133,16 +133,13 @@ class RuntimeRegistry:
 
     def embedder(self):  # type: ignore[no-untyped-def]
         """The embedding model every bot uses."""
-        return self.embedders.get(self.settings.knowledge.embedding_model, self.settings.knowledge.device)
+        return self.embedders.for_settings(self.settings.knowledge)
 
     def reranker(self) -> Reranker | None:
         """The cross-encoder re-ranker, when configured or ('auto') installed."""
         with self._lock:
             if not self._reranker_loaded:
-                spec = self.settings.knowledge.reranker
-                if spec == "auto":
-                    spec = default_reranker()
-                self._reranker = Reranker(spec) if spec and spec != "none" else None
+                self._reranker = reranker_for(self.settings.knowledge)
                 self._reranker_loaded = True
             return self._reranker
 
@@ -218,7 +215,7 @@ class RuntimeRegistry:
         """The configured generation backend, shared by all bots."""
         with self._lock:
             if self._generator is None:
-                relevance = Relevance(self.embedder(), self.reranker())
+                relevance = Relevance(self.embedder(), self.reranker(), self.settings.knowledge.rerank_cache_size)
                 self._generator = create_generator(self.settings.generation, relevance)
             return self._generator
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,8 @@ from bot.voice.config import VoiceSettings
 from knowledge.config import KnowledgeSettings
 from server.ratelimit import RateLimitSettings
 from server.sweeper import SweeperSettings
+
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -36,7 +39,13 @@ class Settings(BaseSettings):
     )
     seed_demo: bool = True
     max_message_chars: int = Field(default=4000, ge=1, le=100_000)
-    max_concurrent_turns: int = Field(default=8, ge=1, le=1024)
+    max_concurrent_turns: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Pipelines that run at once (more wait, up to rate_limits.max_queued_turns). Unset with the "
+        "local batched engine, it follows generation.max_batch so that a full batch can be reached.",
+    )
     intent_method: Literal["auto", "finetune", "frozen"] = Field(
         default="auto",
         description="Intent training: auto fine-tunes MiniLM (minutes on a CPU); frozen fits only the head (seconds).",
@@ -67,6 +76,24 @@ class Settings(BaseSettings):
             self.secret_key is None or len(self.secret_key.get_secret_value()) < 32
         ):
             raise ValueError("FRONTDESK_SECRET_KEY of at least 32 characters is required in production")
+        return self
+
+    @model_validator(mode="after")
+    def _fit_turns_to_the_batch(self) -> Settings:
+        """Only max_concurrent_turns pipelines can have a request in the local model's batch at once."""
+        generation = self.generation
+        if generation.backend != "local" or generation.engine != "batched":
+            return self
+        if "max_concurrent_turns" not in self.model_fields_set:
+            self.max_concurrent_turns = max(self.max_concurrent_turns, generation.max_batch)
+        elif self.max_concurrent_turns < generation.max_batch:
+            log.warning(
+                "FRONTDESK_MAX_CONCURRENT_TURNS=%d caps the local model's batch below "
+                "FRONTDESK_GENERATION__MAX_BATCH=%d: at most %d requests are ever decoded together",
+                self.max_concurrent_turns,
+                generation.max_batch,
+                self.max_concurrent_turns,
+            )
         return self
 
     @property

@@ -97,7 +97,8 @@ def record_reply(session: Session, customer: Message, reply: BotReply) -> Messag
     session.add(message)
     session.exec(  # type: ignore[call-overload]
         update(Message)
-        .where(col(Message.id) == customer.id, col(Message.status) == "received")
+        # "failed" too: a message refused (busy) or failed earlier and sent again is answered now
+        .where(col(Message.id) == customer.id, col(Message.status).in_(("received", "failed")))
         .values(status="answered", intent=reply.intent)
     )
     session.commit()

@@ -108,7 +108,9 @@ class Message(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     client_id: str | None = None
     reply_to: str | None = Field(default=None, index=True)
-    status: str = "received"  # customer: received | answered | failed; bot: sent
+    # customer: received | answered | held (a person holds the conversation: no bot reply) | failed;
+    # bot and agent: sent
+    status: str = "received"
     intent: str | None = Field(default=None, index=True)
     fallback: bool = False
     citations: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

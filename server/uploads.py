@@ -20,6 +20,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from knowledge.loaders.registry import clean_text
 from server.errors import BadRequest, FrontdeskError
 
 
@@ -84,7 +85,8 @@ class _State:
             return  # a plain form field: ignored
         if len(self.files) >= self.max_files:
             raise BadRequest(f"at most {self.max_files} files per upload", code="too_many_files")
-        name = Path(filename.decode("utf-8", "replace").replace("\\", "/")).name or "upload"
+        # a NUL or other control character in the sent name would be refused by PostgreSQL later
+        name = Path(clean_text(filename.decode("utf-8", "replace")).replace("\\", "/")).name or "upload"
         self.current = UploadedFile(name, self.folder / str(len(self.files)))  # the sent name never reaches the disk
         self.files.append(self.current)
         self.handle = self.current.path.open("wb")

@@ -141,13 +141,32 @@ class VoiceService:
         outcome = await self.chat.turn(bot, conversation, heard.message.text, heard.message.client_id)
         spoken = None
         if outcome.reply is not None and self.wants_audio(spoke=True, bot=bot):
-            existing = voice_store.find(self.data_dir, bot.id, conversation.id, f"{outcome.reply.id}.{fmt}")
             language = heard.transcript.language if heard.transcript else None
-            if existing is not None:  # a retry of a turn already spoken
-                spoken = SpokenReply(existing.name, MEDIA_TYPES[fmt], language or "", existing.read_bytes())
-            else:
-                spoken = await self.speak(bot.id, conversation.id, outcome.reply, language, fmt)
+            spoken = await self.speak_once(bot.id, conversation.id, outcome.reply, language, fmt)
         return VoiceTurn(heard, outcome, spoken)
+
+    async def speak_once(
+        self, bot_id: str, conversation_id: str, reply: Message, language: str | None, fmt: OutputFormat
+    ) -> SpokenReply | None:
+        """The reply's stored audio when a retry finds it spoken already, else `speak` it now."""
+        existing = voice_store.find(self.data_dir, bot_id, conversation_id, f"{reply.id}.{fmt}")
+        if existing is not None:
+            return SpokenReply(existing.name, MEDIA_TYPES[fmt], language or "", existing.read_bytes())
+        return await self.speak(bot_id, conversation_id, reply, language, fmt)
+
+    async def speak_typed(self, bot: Bot, conversation_id: str, reply: Message) -> SpokenReply | None:
+        """A typed message's reply as audio for the widget (MP3) when the bot speaks "always"; else None.
+
+        The bot's setting is read from the database, so a change in the console applies to open
+        sockets at once. A failed synthesis returns None with the reason on the reply's trace.
+        """
+        if not self.engine.speaks:
+            return None
+        with Session(self.chat.services.engine) as session:
+            bot = session.get(Bot, bot.id) or bot
+        if not self.wants_audio(spoke=False, bot=bot):
+            return None
+        return await self.speak_once(bot.id, conversation_id, reply, None, "mp3")
 
 
 @dataclass

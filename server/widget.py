@@ -63,6 +63,8 @@ class WidgetSettings(BaseModel):
     allowed_origins: list[str] = Field(default_factory=list, max_length=MAX_ORIGINS)
     csat_on_resolve: bool = True  # ask for a 1-5 rating when an agent resolves the conversation
     csat_on_close: bool = True  # ... and when the customer closes the panel after a bot reply
+    channel_csat_on_resolve: bool = False  # messaging channels: send a 1-5 survey when an agent resolves
+    channel_thumbs: bool = False  # messaging channels: 👍/👎 buttons under bot replies (Telegram)
     uploads: bool = False
     voice: bool = False
     speak_replies: Literal["never", "when_spoken", "always"] | None = None  # None: FRONTDESK_VOICE__REPLY_AUDIO

@@ -27,20 +27,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import GenerationUnavailable
+from bot.errors import GenerationBusy, GenerationTimeout, GenerationUnavailable
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05  # how often a waiting stream checks its cancel event
 CPU_PAGE_SIZE = 64  # tokens per KV page on CPU (the default 256 wastes memory on short answers)
-
-
-class GenerationBusy(GenerationUnavailable):
-    """Every batch slot is taken and the wait queue is full; retry after `retry_after` seconds."""
-
-    def __init__(self, in_flight: int, retry_after: float = 2.0) -> None:
-        super().__init__(f"the local model is busy ({in_flight} requests in flight); retry shortly")
-        self.in_flight = in_flight
-        self.retry_after = retry_after
+CUDA_PAGE_SIZE = 256  # transformers' default page size, left unchanged on CUDA
+__all__ = ["BatchLimits", "ContinuousBatcher", "GenerationBusy"]  # GenerationBusy lives in bot.errors
 
 
 @dataclass(frozen=True)
@@ -49,8 +42,8 @@ class BatchLimits:
 
     max_batch: int = 32
     max_queue: int = 64
-    kv_cache_tokens: int = 16_384
-    kv_cache_memory_fraction: float = 0.5
+    kv_cache_tokens: int = 16_384  # the cache size on CPU, and on CUDA when kv_cache_memory_fraction is None
+    kv_cache_memory_fraction: float | None = 0.5  # CUDA: share of the free memory the cache takes
     idle_timeout: float = 120.0
 
     @property
@@ -107,7 +100,8 @@ class ContinuousBatcher:
 
         Raises:
             GenerationBusy: max_batch + max_queue requests are already in flight.
-            GenerationUnavailable: the model failed, or produced nothing for idle_timeout seconds.
+            GenerationTimeout: the model produced nothing for idle_timeout seconds.
+            GenerationUnavailable: the model failed, or the engine is closed.
         """
         if not input_ids:
             raise ValueError("a generation request needs at least one prompt token")
@@ -168,7 +162,7 @@ class ContinuousBatcher:
                 output = outputs.get(timeout=POLL_SECONDS)
             except queue.Empty:
                 if time.monotonic() - last_progress > self.limits.idle_timeout:
-                    raise GenerationUnavailable(
+                    raise GenerationTimeout(
                         f"the local model produced nothing for {self.limits.idle_timeout:.0f}s"
                     ) from None
                 continue
@@ -213,11 +207,17 @@ class ContinuousBatcher:
         from transformers import ContinuousBatchingConfig
 
         limits = self.limits
-        sampling = bool(self.generation_config.do_sample)
-        if self.lm.device.type == "cuda":  # size the paged cache from free GPU memory
-            return ContinuousBatchingConfig(
+        sampling = bool(self.generation_config.do_sample)  # per-request temperature, top_k, top_p
+        if self.lm.device.type == "cuda":
+            if limits.kv_cache_memory_fraction is not None:  # size the paged cache from free GPU memory
+                return ContinuousBatchingConfig(
+                    max_requests_per_batch=limits.max_batch,
+                    max_memory_percent=limits.kv_cache_memory_fraction,
+                    per_request_processors=sampling,
+                )
+            return ContinuousBatchingConfig(  # an explicit cache of kv_cache_tokens (transformers' page size)
                 max_requests_per_batch=limits.max_batch,
-                max_memory_percent=limits.kv_cache_memory_fraction,
+                num_blocks=math.ceil(limits.kv_cache_tokens / CUDA_PAGE_SIZE),
                 per_request_processors=sampling,
             )
         return ContinuousBatchingConfig(  # CPU: explicit sizes (auto-sizing assumes a GPU)

@@ -2,8 +2,8 @@
 
 Two engines share the loading code. `batched` (the default) feeds every request into one
 continuously batched loop (bot.generation.batcher); `sequential` runs one `generate()` per request
-in a thread, as before. Both decode with the same clean GenerationConfig (greedy, or sampling at
-the configured temperature), so their greedy answers are the same token for token.
+in a thread, as before. Both decode with the same clean GenerationConfig (greedy, or sampling with
+the configured temperature, top_k and top_p), so their greedy answers are the same token for token.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from bot.errors import ConfigError
 from bot.generation.base import GenerationRequest
 from bot.generation.batcher import BatchLimits, ContinuousBatcher
-from bot.generation.config import GenerationSettings
+from bot.generation.config import NOT_BATCHABLE, GenerationSettings
 from bot.generation.detokenize import TextDeltas
 from bot.generation.prompt import build_messages
 from knowledge.models import offline_mode
@@ -60,6 +60,11 @@ class LocalGenerator:
         self.engine = settings.engine
         self.batcher: ContinuousBatcher | None = None
         if self.engine == "batched":
+            refused = [name for name in NOT_BATCHABLE if getattr(settings, name) is not None]
+            if refused:  # settings built without validation (model_construct/model_copy) end up here
+                raise ConfigError(
+                    f"the local batched engine does not implement {', '.join(refused)}; use engine=sequential"
+                )
             limits = BatchLimits(
                 max_batch=settings.max_batch,
                 max_queue=settings.max_queue,
@@ -153,10 +158,13 @@ class LocalGenerator:
 
 
 def decoding_config(lm: Any, tokenizer: Any, settings: GenerationSettings) -> Any:
-    """A GenerationConfig with only what both engines honour: greedy or temperature sampling, EOS, pad.
+    """A GenerationConfig with only what the settings ask for: greedy, or sampling with temperature,
+    top_k and top_p; repetition_penalty (sequential engine only); EOS and pad.
 
-    The model folder's own generation_config (top_k, top_p, repetition_penalty...) is not inherited:
-    the continuous batching loop cannot apply all of it, and both engines must decode alike.
+    The model folder's own generation_config (its top_k, top_p, repetition_penalty...) is not
+    inherited: Frontdesk's settings decide, so both engines decode alike and greedy stays greedy.
+    transformers' continuous batching applies temperature, top_k and top_p (per request); it drops
+    repetition_penalty, which the settings refuse for the batched engine.
     """
     from transformers import GenerationConfig
 
@@ -170,8 +178,9 @@ def decoding_config(lm: Any, tokenizer: Any, settings: GenerationSettings) -> An
     return GenerationConfig(
         do_sample=sampling,
         temperature=settings.temperature if sampling else None,
-        top_k=None,
-        top_p=None,
+        top_k=settings.top_k if sampling else None,
+        top_p=settings.top_p if sampling else None,
+        repetition_penalty=settings.repetition_penalty,
         max_new_tokens=settings.max_new_tokens,
         eos_token_id=eos,
         pad_token_id=pad,

@@ -50,6 +50,10 @@ class OpenAIGenerator:
             "temperature": request.temperature,
             "stream": True,
         }
+        for name in ("top_p", "top_k", "repetition_penalty"):  # top_k, repetition_penalty: vLLM/SGLang extensions
+            value = getattr(self.settings, name)
+            if value is not None:
+                body[name] = value
         for attempt in range(self.settings.retries + 1):
             started = False
             try:

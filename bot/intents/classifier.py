@@ -128,7 +128,8 @@ class IntentClassifier:
         self.held_out: HeldOut | None = None  # set by a fine-tune's calibration run (not saved)
         self._x: np.ndarray  # embeddings of the training texts while fit() runs
         self._companion_x: np.ndarray | None = None  # the companion's, while fit() runs
-        self.prediction_cache_size = PREDICTION_CACHE_SIZE  # 0: no cache
+        # 0: no cache. Follows the embedder's query cache (KnowledgeSettings.query_cache_size on the server).
+        self.prediction_cache_size: int = getattr(embedder, "cache_size", PREDICTION_CACHE_SIZE)
         self._features: OrderedDict[str, np.ndarray] = OrderedDict()  # predict() of one text: its vector
         self._features_lock = threading.Lock()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.errors import ConfigError
 from bot.intents import OUT_OF_SCOPE
+from knowledge.loaders.registry import clean_text
 
 LABEL_COLUMNS = ("intent", "label", "category")
 
@@ -27,12 +28,17 @@ def normalise_label(label: str | None) -> str:
 
 
 def read_csv(path: Path) -> Examples:
-    """Read a CSV with a 'text' column and an 'intent', 'label' or 'category' column."""
+    """Read a CSV with a 'text' column and an 'intent', 'label' or 'category' column.
+
+    NUL, other control characters (but tab and newline) and lone surrogates are dropped from texts
+    and labels, as from uploaded documents: the row is kept (PostgreSQL cannot store a NUL), and a
+    row left without text is skipped like a blank one.
+    """
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        fields = [f.strip().lower() for f in reader.fieldnames or []]
+        fields = [clean_text(f).strip().lower() for f in reader.fieldnames or []]
         if "text" not in fields:
             raise ConfigError(f"{path}: needs a 'text' column (found {fields})")
         label_col = next((c for c in LABEL_COLUMNS if c in fields), None)
@@ -40,11 +46,11 @@ def read_csv(path: Path) -> Examples:
             raise ConfigError(f"{path}: needs a label column named one of {list(LABEL_COLUMNS)}")
         texts, labels = [], []
         for row in reader:
-            row = {(k or "").strip().lower(): v for k, v in row.items()}
-            text = (row.get("text") or "").strip()
+            row = {clean_text(k or "").strip().lower(): v for k, v in row.items()}
+            text = clean_text(row.get("text") or "").strip()
             if text:
                 texts.append(text)
-                labels.append(normalise_label(row.get(label_col)))
+                labels.append(normalise_label(clean_text(row.get(label_col) or "")))
     if not texts:
         raise ConfigError(f"{path}: no rows with text")
     return Examples(texts, labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
@@ -65,6 +66,41 @@ class Source:
         return self.path.read_bytes() if self.path is not None else (self.data or b"")
 
 
+# C0 control characters but tab, newline and carriage return, and lone UTF-16 surrogates (a Python str
+# holds a surrogate only when it is unpaired). PostgreSQL refuses NUL in text ("A string literal cannot
+# contain NUL"), UTF-8 cannot encode a surrogate, and the rest is invisible noise in a chunk or title.
+_UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+_LINE_BREAKS = {"\x0b": "\n", "\x0c": "\n"}  # vertical tab and form feed (PDF page breaks) end a line
+
+
+def clean_text(text: str) -> str:
+    """The text without NUL, other C0 controls (tab, newline, CR kept) and lone surrogates.
+
+    Vertical tab and form feed become a newline; the rest is dropped, so 'a\\x00b' gives 'ab'.
+    """
+    if _UNWANTED.search(text) is None:
+        return text
+    return _UNWANTED.sub(lambda m: _LINE_BREAKS.get(m.group(), ""), text)
+
+
+def _clean_parts(parts: Iterable[Part]) -> Iterator[Part]:
+    for part in parts:
+        part.text = clean_text(part.text)
+        if part.title is not None:
+            part.title = clean_text(part.title)
+        yield part
+
+
+def _clean(document: LoadedDocument) -> LoadedDocument:
+    """Every text a loader gave, cleaned in one place: source name, title, text and each part."""
+    document.source = clean_text(document.source)
+    document.title = clean_text(document.title).strip() or title_from_name(document.source)
+    document.text = clean_text(document.text)
+    if document.parts is not None:
+        document.parts = _clean_parts(document.parts)
+    return document
+
+
 Loader = Callable[[Source], LoadedDocument]
 LOADERS: dict[str, Loader] = {}
 
@@ -82,6 +118,7 @@ def loader(*suffixes: str) -> Callable[[Loader], Loader]:
 
 def title_from_name(name: str) -> str:
     """A readable title from a file name: 'shipping-times_faq.md' -> 'Shipping times faq'."""
+    name = clean_text(name)
     return Path(name).stem.replace("-", " ").replace("_", " ").strip().capitalize() or name
 
 
@@ -99,7 +136,7 @@ def _load(source: Source) -> LoadedDocument:
     if reason is not None:
         raise UnsupportedDocument(reason)
     suffix = Path(source.name).suffix.lower()
-    document = LOADERS[suffix](source)
+    document = _clean(LOADERS[suffix](source))
     if document.parts is None:
         if not document.text.strip():
             raise CorruptDocument(f"{source.name}: no text found")

@@ -6,10 +6,12 @@ import csv
 import io
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 from knowledge.errors import CorruptDocument
+from knowledge.loaders import ooxml
 from knowledge.loaders.registry import LoadedDocument, Part, Source, loader, title_from_name
 
 QUESTION_COLUMNS = ("question", "questions", "q", "title", "问题", "问", "标题")
@@ -124,8 +126,9 @@ def _xlsx_rows(source: Source, position: list[float | None]) -> Iterator[Sequenc
 
     handle = source.open()
     try:
+        handle = ooxml.readable(handle)  # NUL and other control characters in its XML: a cleaned copy
         book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error, SyntaxError) as exc:
         handle.close()
         raise CorruptDocument(f"{source.name}: not a readable XLSX file ({exc})") from exc
     try:
@@ -149,6 +152,8 @@ def _xlsx_rows(source: Source, position: list[float | None]) -> Iterator[Sequenc
         found = [h for header in headers for h in header]
         find_columns(found, source.name)  # raises, naming every column found
         raise CorruptDocument(f"{source.name}: the workbook has no rows")
+    except (SyntaxError, EOFError, zlib.error, zipfile.BadZipFile) as exc:  # a sheet's XML is malformed
+        raise CorruptDocument(f"{source.name}: not a readable XLSX file ({exc})") from exc
     finally:
         book.close()
         handle.close()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 
 from knowledge.errors import CorruptDocument
+from knowledge.loaders import ooxml
 from knowledge.loaders.registry import LoadedDocument, Source, loader, title_from_name
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -43,19 +45,24 @@ def load_docx(source: Source) -> LoadedDocument:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
+    from lxml.etree import XMLSyntaxError
 
-    with source.open() as handle:
-        try:
-            document = docx.Document(handle)
-            blocks = list(document.iter_inner_content())
-        except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-            raise CorruptDocument(f"{source.name}: not a readable DOCX file ({exc})") from exc
-        lines: list[str] = []
-        for block in blocks:
-            if isinstance(block, Table):
-                lines.extend(["", *_table_lines(block), ""])
-            else:
-                lines.extend(["", _markdown_line(block)])
+    handle = source.open()
+    try:
+        handle = ooxml.readable(handle)  # NUL and other control characters in its XML: a cleaned copy
+        document = docx.Document(handle)
+        blocks = list(document.iter_inner_content())
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, EOFError, zlib.error,
+            XMLSyntaxError) as exc:
+        raise CorruptDocument(f"{source.name}: not a readable DOCX file ({exc})") from exc
+    finally:
+        handle.close()
+    lines: list[str] = []
+    for block in blocks:
+        if isinstance(block, Table):
+            lines.extend(["", *_table_lines(block), ""])
+        else:
+            lines.extend(["", _markdown_line(block)])
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     match = re.search(r"^#\s+(.+?)\s*$", text, flags=re.M)
     title = match.group(1) if match else (document.core_properties.title or "").strip()

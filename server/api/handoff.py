@@ -6,15 +6,18 @@ conversations of the caller's tenant exist for them; viewers may read, not answe
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 from sqlmodel import Session
 
 from admin.auth import CurrentUser, require_editor
 from bot import handoff
 from server import store
+from server.api.channels import ChannelsDep
 from server.api.deps import HubDep, SessionDep
 from server.api.schemas import AgentMessageIn, ConversationStatusOut, MessagePublic
+from server.channels.service import ChannelService
 from server.errors import BadRequest, NotFound
+from server.hub import Hub
 from server.tables import Bot, Conversation, User
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["handoff"])
@@ -54,11 +57,32 @@ def release(conversation_id: str, user: CurrentUser, session: SessionDep) -> Con
     return ConversationStatusOut(conversation_id=conversation_id, status=status)
 
 
+def resolve_conversation(
+    session: Session, hub: Hub, channels: ChannelService | None, background: BackgroundTasks, conversation_id: str
+) -> str:
+    """Resolve a conversation and ask for a rating: the widget on the live event, a messaging
+    channel with a survey message sent after the response (server/channels/survey.py).
+
+    The one resolve action: the agent API below, and the console inbox, which calls it.
+    """
+    status = store.transition(session, conversation_id, handoff.RESOLVE)
+    hub.publish(conversation_id, {"type": "status", "status": status})  # the widget asks for a rating
+    if channels is not None:
+        background.add_task(channels.send_survey, conversation_id)
+    return status
+
+
 @router.post("/{conversation_id}/resolve")
-def resolve(conversation_id: str, user: CurrentUser, session: SessionDep, hub: HubDep) -> ConversationStatusOut:
+def resolve(
+    conversation_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    hub: HubDep,
+    background: BackgroundTasks,
+    channels: ChannelsDep,
+) -> ConversationStatusOut:
     """Close the conversation; it reopens with the bot when the customer writes again."""
     tenant_conversation(session, user, conversation_id)
     require_editor(user, "resolve conversations")
-    status = store.transition(session, conversation_id, handoff.RESOLVE)
-    hub.publish(conversation_id, {"type": "status", "status": status})  # the widget asks for a rating
+    status = resolve_conversation(session, hub, channels, background, conversation_id)
     return ConversationStatusOut(conversation_id=conversation_id, status=status)

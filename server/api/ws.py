@@ -34,6 +34,7 @@ from server.ratelimit import RateLimiter, RetryLater
 from server.shutdown import CLOSE_RESTART, Drain
 from server.tables import Bot, Conversation, Message
 from server.text_guard import find_nul
+from server.voice_turns import voice_service
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ MAX_FRAME_BYTES = 64 * 1024
 CLOSE_FORBIDDEN = 4403  # the page's origin may not embed this bot's widget
 CLOSE_UNKNOWN = 4404  # no such bot (or widget key)
 CLOSE_TRY_LATER = 1013  # too many connects from this address: try again later
+AUDIO_GRACE_S = 10.0  # a shutdown waits this long for replies still being spoken
 
 
 class ChatSocket:
@@ -62,6 +64,7 @@ class ChatSocket:
         self.turn: asyncio.Task[None] | None = None
         self.cancel = threading.Event()
         self.events: tuple[str, asyncio.Queue[Event], asyncio.Task[None]] | None = None
+        self.speaking: set[asyncio.Task[None]] = set()  # replies being synthesised for `audio` frames
 
     async def send(self, frame: dict[str, Any]) -> None:
         """Send one JSON frame."""
@@ -101,6 +104,8 @@ class ChatSocket:
             await self.send({"type": "closing"})
         if self.turn is not None and not self.turn.done():
             await asyncio.gather(asyncio.shield(self.turn), return_exceptions=True)
+        if self.speaking:
+            await asyncio.wait(set(self.speaking), timeout=AUDIO_GRACE_S)
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await self.ws.close(code=CLOSE_RESTART, reason="closing")
 
@@ -300,6 +305,34 @@ class ChatSocket:
                 "quick_replies": (reply.trace or {}).get("quick_replies") or [],
             }
         )
+        self.speak_later(frame.id, conversation.id, reply)
+
+    def speak_later(self, reply_to: str, conversation_id: str, reply: Message) -> None:
+        """Speak a typed message's reply in the background (bots set to "always"); the next turn need not wait."""
+        if not voice_service(self.ws.app).engine.speaks:
+            return
+        task = asyncio.create_task(self.send_audio(reply_to, conversation_id, reply))
+        self.speaking.add(task)
+        task.add_done_callback(self.speaking.discard)
+
+    async def send_audio(self, reply_to: str, conversation_id: str, reply: Message) -> None:
+        """Synthesise the reply off the event loop and send an `audio` frame; a failure only goes on the trace."""
+        try:
+            spoken = await voice_service(self.ws.app).speak_typed(self.bot, conversation_id, reply)
+        except Exception:  # the text reply is out already: audio is a bonus, never a broken turn
+            log.exception("reply %s not spoken on the socket", reply.id)
+            return
+        if spoken is None:
+            return
+        url = self.ws.url_for(
+            "voice_audio", public_key=self.bot.public_key, conversation_id=conversation_id, name=spoken.name
+        )
+        frame = {
+            "type": "audio", "reply_to": reply_to, "message_id": reply.id, "url": str(url),
+            "media_type": spoken.media_type, "language": spoken.language,
+        }
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the customer left: the audio is stored
+            await self.send(frame)
 
 
 def refuse_nul(frame: Any) -> None:

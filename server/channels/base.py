@@ -85,6 +85,8 @@ class OutboundReply:
     text: str
     citations: list[dict[str, Any]] = field(default_factory=list)
     quick_replies: list[dict[str, str]] = field(default_factory=list)  # [{"title", "payload"}]
+    rateable: bool = True  # may carry 👍/👎 buttons where the channel shows them (not surveys, thanks)
+    menu_label: str = ""  # the label of a list of buttons where the platform wants one ('' : "Options")
 
 
 def outbound_for(reply: Any, to: Any, prefix: str = "") -> OutboundReply:
@@ -95,12 +97,14 @@ def outbound_for(reply: Any, to: Any, prefix: str = "") -> OutboundReply:
         to: the InboundMessage it answers.
         prefix: text put before the reply (e.g. the transcript of a voice note).
     """
+    trace = reply.trace or {}
     return OutboundReply(
         reply.id,
         to,
         prefix + reply.text,
         list(reply.citations or []),
-        qr.clean((reply.trace or {}).get("quick_replies")),
+        qr.clean(trace.get("quick_replies")),
+        rateable="survey" not in trace,  # no 👍/👎 under a survey or its thanks
     )
 
 
@@ -175,6 +179,7 @@ class BaseChannel:
     max_chars: ClassVar[int] = 4000  # one message's limit, as `measure` counts
     max_parts: ClassVar[int] = 10  # the most messages one reply becomes (longer ones end in "…")
     passive_timeout: float | None = None
+    thumbs: bool = False  # 👍/👎 under rateable replies where supported; the service sets it per bot
 
     def __init__(
         self,

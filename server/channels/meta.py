@@ -30,6 +30,7 @@ GRAPH = "https://graph.facebook.com"
 WHATSAPP_TEXT, WHATSAPP_INTERACTIVE_BODY, MESSENGER_TEXT = 4096, 1024, 2000
 WA_BUTTONS, WA_BUTTON_TITLE, WA_BUTTON_ID = 3, 20, 256
 WA_ROWS, WA_ROW_TITLE, WA_ROW_DESCRIPTION, WA_ROW_ID = 10, 24, 72, 200
+WA_LIST_BUTTON = 20  # a list message's button text
 FB_QUICK_REPLIES, FB_TITLE, FB_PAYLOAD = 13, 20, 1000
 
 
@@ -146,7 +147,7 @@ class MetaChannel(BaseChannel):
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
                 "to": address["to"],
-                **(whatsapp_interactive(text, buttons) if buttons else whatsapp_text_body(text)),
+                **(whatsapp_interactive(text, buttons, reply.menu_label) if buttons else whatsapp_text_body(text)),
             }
         else:
             url = f"{base}/me/messages"
@@ -198,8 +199,9 @@ def whatsapp_text_body(text: str) -> dict[str, Any]:
     return {"type": "text", "text": {"preview_url": False, "body": text}}
 
 
-def whatsapp_interactive(text: str, buttons: list[dict[str, str]]) -> dict[str, Any]:
-    """Reply buttons when there are at most 3 with short titles, else a list message."""
+def whatsapp_interactive(text: str, buttons: list[dict[str, str]], label: str = "") -> dict[str, Any]:
+    """Reply buttons when there are at most 3 with short titles, else a list message (its button
+    says `label`, or "Options"/"选项")."""
     if len(buttons) <= WA_BUTTONS and all(len(b["title"]) <= WA_BUTTON_TITLE for b in buttons):
         ids = qr.ids(buttons, WA_BUTTON_ID)
         action: dict[str, Any] = {
@@ -216,7 +218,7 @@ def whatsapp_interactive(text: str, buttons: list[dict[str, str]]) -> dict[str, 
             if row["title"] != b["title"]:
                 row["description"] = qr.fit(b["title"], WA_ROW_DESCRIPTION)
             rows.append(row)
-        label = "选项" if qr.is_cjk(text) else "Options"
+        label = qr.fit(label, WA_LIST_BUTTON) if label else "选项" if qr.is_cjk(text) else "Options"
         action = {"button": label, "sections": [{"rows": rows}]}
         kind = "list"
     return {"type": "interactive", "interactive": {"type": kind, "body": {"text": text}, "action": action}}

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from server import store
 from server.channels import buttons as qr
+from server.channels import survey
 from server.channels.base import (
     BaseChannel,
     InboundMessage,
@@ -31,6 +32,7 @@ from server.chat import ChatService
 from server.errors import FrontdeskError, NotFound
 from server.tables import Bot, ChannelConfig, ChannelDelivery, Conversation, Message, utcnow
 from server.voice_turns import ChannelVoice
+from server.widget import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,7 @@ class ChannelService:
                 channel_id=row.id,
             )
             cached = self._channels[row.id] = (fingerprint, channel)
+        cached[1].thumbs = settings_of(bot).channel_thumbs  # read each time: the console may change it
         return bot, cached[1]
 
     async def handle(
@@ -177,9 +180,16 @@ class ChannelService:
             raise FrontdeskError(
                 "webhooks deliver messages with POST", code="method_not_allowed", status=405
             )
-        pending = []
+        pending, thanks = [], []
         for message in channel.parse(request):
-            stored = self.persist(bot, message)
+            if self.thumb(bot, message):
+                continue
+            rated = self.rate(bot, channel, message)
+            if isinstance(rated, Message):
+                thanks.append((message, rated))
+            if rated is not None:
+                continue
+            stored = self.persist(bot, message, channel.channel_id)
             if stored is None:
                 continue
             conversation, received = stored
@@ -188,6 +198,8 @@ class ChannelService:
             elif received.reply is not None:  # a redelivery: resend only if the first send failed
                 background.add_task(self.deliver, channel, message, received.reply)
         log.info("%s webhook for bot %s: %d new message(s)", kind, bot_slug, len(pending))
+        for message, reply in thanks:
+            background.add_task(self.deliver, channel, message, reply)
         if channel.passive_timeout and len(pending) == 1 and pending[0][1].audio is None:
             return await self._passive(bot, channel, request, pending[0], background)
         for conversation, message in pending:
@@ -195,12 +207,13 @@ class ChannelService:
         return channel.ack(request)
 
     def persist(
-        self, bot: Bot, message: InboundMessage
+        self, bot: Bot, message: InboundMessage, channel_id: str = ""
     ) -> tuple[Conversation, store.Received] | None:
         """Store the customer message (idempotent by platform message id) before any model runs.
 
         An answer that picks one of the bot's last buttons ("1", or its title) is stored as that
-        button's payload, as if the customer had tapped it.
+        button's payload, as if the customer had tapped it. The message's trace keeps the channel
+        and the platform address, so a later survey (server/channels/survey.py) can reach the customer.
         """
         limit = self.chat.services.settings.max_message_chars
         text = message.text.strip()[:limit]
@@ -221,7 +234,78 @@ class ChannelService:
                 session, bot, message.channel, message.user_id, message.locale
             )
             message.text = (chosen_payload(session, conversation.id, text) or text)[:limit]  # "1" -> button 1
-            return conversation, store.receive(session, conversation, message.text, message.message_id)
+            received = store.receive(session, conversation, message.text, message.message_id)
+            if channel_id and not received.duplicate:
+                remember_target(session, received.message, channel_id, message)
+            return conversation, received
+
+    def thumb(self, bot: Bot, message: InboundMessage) -> bool:
+        """A 👍/👎 press (callback data `thumb:±1:<reply id>`): store it as feedback, nothing else."""
+        thumb = survey.parse_thumb(message.text)
+        if thumb is None:
+            return False
+        with Session(self.engine) as session:
+            if not survey.record_thumb(session, bot.id, message.channel, message.user_id, *thumb):
+                log.info("ignored a thumb on a reply that is not this customer's")
+        return True
+
+    def rate(self, bot: Bot, channel: BaseChannel, message: InboundMessage) -> Message | bool | None:
+        """A 1-5 answer to a pending survey: store it (the message, the rating, the thanks).
+
+        Returns:
+            The thanks to send; True for a redelivery already thanked; None when the message is
+            not a survey answer (it then goes to the bot as usual).
+        """
+        text = message.text.strip()[: self.chat.services.settings.max_message_chars]
+        rating = survey.parse_rating(text)
+        if rating is None or message.audio is not None:
+            return None
+        with Session(self.engine, expire_on_commit=False) as session:
+            conversation = survey.pending(session, bot.id, message.channel, message.user_id)
+            if conversation is None:
+                return None
+            received = store.receive(session, conversation, text, message.message_id)
+            if received.duplicate:
+                return received.reply or True
+            remember_target(session, received.message, channel.channel_id, message)
+            return survey.record_rating(session, conversation, received.message, rating)
+
+    async def send_survey(self, conversation_id: str) -> bool:
+        """Store and send the survey of a conversation an agent resolved, when its bot asks for one.
+
+        Returns:
+            Whether a survey went out (False: not asked for, no channel address, or the send failed).
+        """
+        with Session(self.engine, expire_on_commit=False) as session:
+            prepared = survey.prepare(session, conversation_id)
+            bot = session.get(Bot, prepared[0].bot_id) if prepared else None
+        if prepared is None or bot is None:
+            return False
+        conversation, asked = prepared
+        target = (asked.trace or {})["channel"]
+        try:
+            _, channel = self.lookup(conversation.channel, bot.slug, str(target["id"]))
+        except NotFound:
+            log.warning("no survey for %s: its channel is gone or disabled", conversation_id)
+            return False
+        to = InboundMessage(
+            bot=bot.slug,
+            channel=conversation.channel,
+            user_id=conversation.external_user_id or "",
+            message_id="",
+            text="",
+            locale=target.get("locale"),
+            address=dict(target["address"]),
+            received_at=0.0,  # reply tokens (LINE) are long expired: push
+        )
+        outbound = survey.outbound(channel, asked, to)
+        try:
+            return await channel.send(outbound)
+        except SendError as exc:
+            log.warning("could not send the survey of %s on %s: %s", conversation_id, channel.kind, exc.message)
+            with Session(self.engine) as session:
+                survey.mark_unsent(session, asked.id, exc.message)
+            return False
 
     async def turn(self, bot: Bot, conversation: Conversation, message: InboundMessage) -> Message | None:
         """Run the stored message's turn through ChatService; the stored reply (None: a person holds it)."""
@@ -288,6 +372,16 @@ class ChannelService:
 
         background.add_task(later)
         return channel.ack(request)
+
+
+def remember_target(session: Session, customer: Message, channel_id: str, message: InboundMessage) -> None:
+    """Keep the channel and platform address on the stored customer message (for a later survey)."""
+    customer.trace = {
+        **(customer.trace or {}),
+        "channel": survey.channel_target(channel_id, message.address, message.locale),
+    }
+    session.add(customer)
+    session.commit()
 
 
 def chosen_payload(session: Session, conversation_id: str, text: str) -> str | None:

@@ -18,6 +18,7 @@ from server.channels.base import (
     same,
 )
 from server.channels.delivery import SendError, call
+from server.channels.survey import TEXTS, language, parse_thumb, thumb_data
 from server.channels.voice_media import telegram_audio
 from server.voice_store import PLACEHOLDER
 
@@ -95,7 +96,10 @@ class TelegramChannel(BaseChannel):
         query = json_body(request.body).get("callback_query")
         if isinstance(query, dict) and query.get("id"):
             body = {"method": "answerCallbackQuery", "callback_query_id": str(query["id"])}
-            return WebhookAnswer(body=json.dumps(body), media_type="application/json")
+            if isinstance(query.get("data"), str) and parse_thumb(query["data"]):  # a toast thanks for a thumb
+                lang = language((query.get("from") or {}).get("language_code"))
+                body["text"] = TEXTS[lang]["thumb_thanks"]
+            return WebhookAnswer(body=json.dumps(body, ensure_ascii=False), media_type="application/json")
         return WebhookAnswer()
 
     def native_buttons(self, reply: OutboundReply) -> bool:
@@ -115,12 +119,28 @@ class TelegramChannel(BaseChannel):
             "resize_keyboard": True,
         }
 
+    def rated(self, reply: OutboundReply) -> bool:
+        """Whether the reply gets 👍/👎 buttons (the bot's channel_thumbs setting, a rateable reply)."""
+        return self.thumbs and reply.rateable
+
+    def markup(self, reply: OutboundReply) -> dict[str, Any]:
+        """The keyboard of a reply's last part: its buttons, then a 👍/👎 row on an inline keyboard."""
+        markup = self.keyboard(reply.quick_replies) if reply.quick_replies else {"inline_keyboard": []}
+        if self.rated(reply) and "inline_keyboard" in markup:  # a reply keyboard cannot mix in callbacks
+            markup["inline_keyboard"].append(
+                [
+                    {"text": "👍", "callback_data": thumb_data(1, reply.reply_id)},
+                    {"text": "👎", "callback_data": thumb_data(-1, reply.reply_id)},
+                ]
+            )
+        return markup
+
     async def post_part(self, reply: OutboundReply, text: str, last: bool) -> None:
         """sendMessage to the chat the message came from; the buttons go with the last part."""
         url = f"{self.config['api_base']}/bot{self.config['bot_token']}/sendMessage"
         body: dict[str, Any] = {"chat_id": reply.to.address["chat_id"], "text": text}
-        if last and reply.quick_replies:
-            body["reply_markup"] = self.keyboard(reply.quick_replies)
+        if last and (reply.quick_replies or self.rated(reply)):
+            body["reply_markup"] = self.markup(reply)
         response = await call(
             self.http, "POST", url, json=body, policy=self.retry, what="telegram sendMessage"
         )

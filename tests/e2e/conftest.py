@@ -1,4 +1,4 @@
-"""A real `frontdesk serve` process on a free port, with its own data folder."""
+"""A real `frontdesk serve` process on a free port, with its own data folder; where screenshots go."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def screenshot_dir() -> Path:
+    """Where browser tests save screenshots (created): $FRONTDESK_ARTIFACTS_DIR, else <repo>/artifacts/screenshots/.
+
+    One folder for every e2e test, so CI uploads one artifact; `/artifacts/` is git-ignored.
+    """
+    folder = Path(os.environ.get("FRONTDESK_ARTIFACTS_DIR") or REPO / "artifacts" / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def free_port() -> int:

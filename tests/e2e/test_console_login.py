@@ -1,14 +1,13 @@
-"""A person signs in to the console in Chromium, sees their bots, and signs out; screenshots are kept."""
+"""A person signs in to the console in Chromium, sees their bots, and signs out; screenshots go to screenshot_dir()."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import server_log
+from tests.e2e.conftest import screenshot_dir, server_log
 from tests.e2e.test_widget_browser import CHROMIUM, FLAGS
 
 pytestmark = [
@@ -16,13 +15,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
 ]
-
-
-def artifacts() -> Path:
-    """Where screenshots go: $FRONTDESK_ARTIFACTS, else tests/e2e/artifacts/ (git-ignored)."""
-    folder = Path(os.environ.get("FRONTDESK_ARTIFACTS") or Path(__file__).parent / "artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def demo_login(live_server: str, basetemp: Path) -> tuple[str, str]:
@@ -37,7 +29,7 @@ def test_sign_in_see_the_bots_and_sign_out(live_server: str, tmp_path_factory: p
     from playwright.sync_api import sync_playwright
 
     email, password = demo_login(live_server, tmp_path_factory.getbasetemp())
-    shots = artifacts()
+    shots = screenshot_dir()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1200, "height": 850})

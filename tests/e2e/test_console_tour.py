@@ -4,13 +4,14 @@ An admin signs in, reads the bot's metrics, uploads a document and waits until i
 finds it with the search tester, adds intent examples and trains a new intent model (seeing its
 evaluation table), then chats as a customer in the demo page's widget: the answer quotes the new
 document with a citation, the customer gives it a thumb up and the conversation five stars. Back on the metrics page the
-conversation, message, CSAT and thumb figures have moved by exactly that one conversation.
+conversation, message, CSAT and thumb figures have moved by exactly that one conversation. Last, a
+question nobody answers gets the fallback, and its "add as intent example" link on the metrics page
+opens the intents page's add-an-example form with the question already typed in.
 Every step leaves a full-page screenshot in the artifacts folder (see `artifacts_dir`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ServerProcess, restartable_server
+from tests.e2e.conftest import ServerProcess, restartable_server, screenshot_dir
 from tests.e2e.test_widget_browser import CHROMIUM, FLAGS
 
 pytestmark = [
@@ -46,14 +47,13 @@ NEW_EXAMPLES = (
     "may I bring my dog to the showroom",
 )
 BOT_REPLY = ".fd-msg.fd-bot[data-final='true']:not(.fd-greeting)"
+UNANSWERED = "Zorblax qwvert snoffle plimb?"  # nothing in the demo knowledge, intents or rules: the fallback
 FIGURES = ("conversations", "customer_messages", "csat_average", "thumbs")
 
 
 def artifacts_dir() -> Path:
-    """Where the tour's screenshots go: $FRONTDESK_ARTIFACTS_DIR, else <repo>/artifacts/screenshots/."""
-    folder = Path(os.environ.get("FRONTDESK_ARTIFACTS_DIR") or REPO / "artifacts" / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    """Where the tour's screenshots go (see tests.e2e.conftest.screenshot_dir)."""
+    return screenshot_dir()
 
 
 class Tour:
@@ -168,9 +168,9 @@ def train_intents(tour: Tour) -> None:
     page.locator("form[action='/admin/bots/demo/intents/train'] button[type=submit]").click()
     page.wait_for_load_state()
     # the page refreshes itself while the job runs; wait for the finished state
-    page.locator(".job-status strong", has_text=re.compile("^(done|failed)$")).wait_for(timeout=180_000)
-    status = page.locator(".job-status").inner_text()
-    assert "done" in status and "failed" not in status, status
+    page.locator(".job-status[data-state='done'], .job-status[data-state='failed']").wait_for(timeout=180_000)
+    status = page.locator(".job-status")
+    assert status.get_attribute("data-state") == "done", status.inner_text()
     assert page.locator("section.versions tr", has=page.locator("td")).count() == versions_before + 1
     scores = page.locator("table.per-intent")
     scores.wait_for(timeout=10_000)
@@ -202,6 +202,22 @@ def chat_and_rate(tour: Tour) -> None:
     tour.shot("widget-rated")
 
 
+def fix_from_metrics(tour: Tour) -> None:
+    """A question gets the fallback; on the metrics page "add as intent example" opens its form, prefilled."""
+    page = tour.page
+    reply = page.request.post(tour.base + "/api/v1/bots/demo/messages", data={"text": UNANSWERED})
+    assert reply.ok and reply.json()["reply"]["fallback"] is True, reply.text()
+    page.goto(tour.base + "/admin/bots/demo/metrics")
+    row = page.locator("tr", has=page.locator("td > a", has_text=UNANSWERED)).last  # "Latest unanswered"
+    row.locator("a", has_text="add as intent example").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("#add-example"), page.url
+    form = page.locator("form#add-example")
+    assert form.locator("input[name=text]").input_value() == UNANSWERED
+    assert form.locator("input[name=intent]").input_value() == ""  # the intent is the person's choice
+    tour.shot("metrics-fix-intent-example")
+
+
 def test_console_tour_upload_train_chat_rate_and_see_the_metrics(server: ServerProcess, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -226,6 +242,7 @@ def test_console_tour_upload_train_chat_rate_and_see_the_metrics(server: ServerP
         assert "/admin/login" not in page.url
         after = tour.figures()
         tour.shot("metrics-after")
+        fix_from_metrics(tour)  # after the figures: its fallback conversation is not the rated one
         browser.close()
 
     assert int(after["conversations"]) == int(before["conversations"]) + 1, (before, after)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import console_login
+from tests.e2e.conftest import console_login, screenshot_dir
 from tests.e2e.test_console_login import demo_login
 from tests.e2e.test_widget_browser import CHROMIUM, FLAGS
 
@@ -83,7 +83,7 @@ def test_widget_chats_and_asks_for_a_rating_in_chinese(live_server: str, tmp_pat
         card.locator(".fd-csat-score[data-score='4']").click()
         card.locator(".fd-csat-send").click()
         page.locator(".fd-csat", has_text="感谢你的评分！").wait_for(timeout=10_000)
-        page.screenshot(path=str(tmp_path / "widget-zh.png"))
+        page.screenshot(path=str(screenshot_dir() / "widget-zh.png"))
         browser.close()
 
 

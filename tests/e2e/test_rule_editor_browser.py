@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import ServerProcess, restartable_server
-from tests.e2e.test_console_login import artifacts
+from tests.e2e.conftest import ServerProcess, restartable_server, screenshot_dir
 from tests.e2e.test_widget_browser import CHROMIUM, FLAGS
 
 pytestmark = [
@@ -71,7 +70,7 @@ def test_build_a_rule_in_the_editor_try_it_and_chat(server: ServerProcess) -> No
     email, password = server.demo_login()
     before = rules_of(server)
     assert before and "gift-card" not in before
-    shots = artifacts()
+    shots = screenshot_dir()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import screenshot_dir
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -18,7 +20,7 @@ pytestmark = [
 ]
 
 
-def test_visitor_asks_and_sees_a_cited_streamed_answer(live_server: str, tmp_path: Path) -> None:
+def test_visitor_asks_and_sees_a_cited_streamed_answer(live_server: str) -> None:
     from playwright.sync_api import sync_playwright
 
     # Playwright gives the browser a fresh temporary profile of its own.
@@ -42,7 +44,7 @@ def test_visitor_asks_and_sees_a_cited_streamed_answer(live_server: str, tmp_pat
             timeout=60_000,
         )
         assert page.locator(".fd-msg.fd-customer img").count() == 0
-        page.screenshot(path=str(tmp_path / "widget.png"))
+        page.screenshot(path=str(screenshot_dir() / "widget-answer.png"))
         # A reload resumes the conversation from the server's history.
         page.reload()
         page.wait_for_selector("#fd-status:text('connected')", timeout=30_000)

@@ -16,8 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import ServerProcess, console_login, restartable_server
-from tests.e2e.test_console_login import artifacts
+from tests.e2e.conftest import ServerProcess, console_login, restartable_server, screenshot_dir
 from tests.e2e.test_widget_browser import CHROMIUM, FLAGS
 from tests.e2e.test_widget_embed import BOT, Shop, shop_page
 
@@ -69,7 +68,7 @@ def test_widget_reconnects_after_a_restart_keeps_the_chat_and_takes_a_rating(ser
     assert saved.status_code == 303, saved.text[:500]
     key = re.search(r'data-key="(pk_[0-9a-f]+)"', httpx.get(server.base + "/").text).group(1)
     shop.pages["/"] = shop_page(server.base, key)
-    shots = artifacts()
+    shots = screenshot_dir()
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import GenerationUnavailable
+from bot.errors import GenerationTimeout, GenerationUnavailable
 from bot.generation.base import GenerationRequest
 from bot.generation.batcher import BatchLimits, ContinuousBatcher, GenerationBusy
 from bot.generation.config import GenerationSettings
@@ -237,3 +237,24 @@ def test_sampling_at_the_configured_and_a_per_request_temperature(model_dir: Pat
             assert answer.strip() and len(answer.split()) <= 10
     finally:
         gen.close()
+
+
+def test_a_stalled_model_is_a_timeout_not_a_failure(generator: LocalGenerator, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = batcher(generator, max_batch=2, max_queue=0, idle_timeout=0.3)
+    inner = generator.lm.model
+    original = inner.forward
+    stalled = threading.Event()
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if stalled.is_set():
+            time.sleep(1.0)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(inner, "forward", forward)
+    stalled.set()
+    with pytest.raises(GenerationTimeout, match="produced nothing") as timed_out:
+        list(engine.tokens(prompt(5), 4, threading.Event()))
+    assert timed_out.value.outcome == "timeout" and isinstance(timed_out.value, GenerationUnavailable)
+    assert engine.in_flight == 0
+    stalled.clear()
+    engine.close()

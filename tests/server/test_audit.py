@@ -36,7 +36,8 @@ def test_changes_through_the_console_and_the_api_are_recorded(app_client, world)
     assert (saved.actor, saved.target, saved.details, saved.ip) == ("owner@a.example", "shop/hours", {"new": True},
                                                                     "testclient")
     assert saved.tenant_id == world.tenant_a and saved.user_id == world.users["owner"].id
-    assert events(world.services, "widget.save")[0].details == {"allowed_origins": ["https://shop.example"]}
+    saved_widget = events(world.services, "widget.save")[0].details
+    assert saved_widget == {"allowed_origins": ["https://shop.example"], "speak_replies": None}
     assert events(world.services, "intent.example_add")[0].target == "shop/track"
     (privacy,) = events(world.services, "privacy.settings")
     assert privacy.actor.startswith("api key fd_") and privacy.details["retention_days"] == 30

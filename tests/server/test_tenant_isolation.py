@@ -38,6 +38,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/conversations/{conversation_id}/agent-messages"): {"json": {"text": "hello"}},
     ("POST", "/admin/bots/{slug}/intents/upload"): {"files": {"file": CSV}},
     ("POST", "/admin/bots/{slug}/knowledge"): {"files": [("files", MARKDOWN)]},
+    ("POST", "/admin/bots/{slug}/knowledge/answers"): {"data": {"question": "q", "answer": "a"}},
     ("POST", "/api/v1/bots/{bot_slug}/documents"): {"files": [("files", MARKDOWN)]},
     ("PUT", "/api/v1/privacy"): {"json": {"retention_days": 30}},
     ("PUT", "/api/v1/bots/{bot}/hours"): {"json": {}},
@@ -51,7 +52,8 @@ VIEWER_MAY = {("POST", "/admin/logout"), ("POST", "/admin/account/password"),
               ("POST", "/admin/bots/{slug}/rules/try"), ("POST", "/api/v1/agents/heartbeat")}
 # Unsafe routes an agent may call; every other unsafe route is for owners and admins.
 AGENT_MAY = VIEWER_MAY | {
-    ("POST", "/admin/bots/{slug}/knowledge"), ("POST", "/api/v1/bots/{bot_slug}/documents"),
+    ("POST", "/admin/bots/{slug}/knowledge"), ("POST", "/admin/bots/{slug}/knowledge/answers"),
+    ("POST", "/api/v1/bots/{bot_slug}/documents"),
     ("DELETE", "/api/v1/bots/{bot_slug}/documents/{doc_slug}"),
     ("POST", "/admin/bots/{slug}/rules"), ("POST", "/admin/bots/{slug}/rules/{rule_id}/toggle"),
     ("POST", "/admin/bots/{slug}/rules/{rule_id}/delete"),

@@ -679,10 +679,28 @@
     scrollDown(true);
   }
 
+  // ---- spoken replies (voice answers, and `audio` frames for typed messages) ----------------------
+  /** An <audio controls> player for a reply, above its 👍/👎; one per reply; plays while the panel is open. */
+  function attachAudio(bubble, src) {
+    const link = safeUrl(src);
+    if (!bubble || !link) return;
+    bubble.querySelector(":scope > .fd-audio")?.remove();
+    const player = el("audio", { class: "fd-audio", controls: true, preload: "auto", src: link, "aria-label": t("listen") });
+    bubble.insertBefore(player, bubble.querySelector(":scope > .fd-feedback"));
+    if (!isOpen) return;
+    ui.messages.querySelectorAll("audio").forEach((other) => { if (other !== player) other.pause(); });
+    player.play().catch(() => {}); // the browser may refuse autoplay: the controls stay
+  }
+
+  function onAudio(f) { // the bot speaks "always": the reply to a typed message, spoken
+    attachAudio(findByMessageId(f.message_id), f.url);
+  }
+
   // `pong`, `tracked` and `locale_set` need nothing beyond refreshing lastSeen; unknown types are ignored.
   const handlers = {
     ready: onReady, ack: onAck, chunk: onChunk, reset: onReset, final: onFinal, error: onError,
     queued: onQueued, agent_message: onAgentMessage, feedback_saved: onFeedbackSaved, status: onStatus,
+    audio: onAudio,
   };
 
   // ---- connection -----------------------------------------------------------------------------
@@ -918,12 +936,8 @@
         bubble.classList.toggle("fd-fallback", !!r.fallback);
         renderReply(bubble, r.text, r.citations);
         renderQuickReplies(bubble, r.quick_replies);
-        if (data.audio) {
-          const player = el("audio", { class: "fd-audio", controls: true, preload: "auto", src: safeUrl(data.audio.url) || "", "aria-label": t("listen") });
-          bubble.append(player);
-          player.play().catch(() => {});
-        }
         ui.messages.append(bubble);
+        if (data.audio) attachAudio(bubble, data.audio.url);
         incoming("bot", r.message_id, r.text, r.citations);
       } else if (data.status !== "bot") showNotice(t("queued"));
       scrollDown(true);
