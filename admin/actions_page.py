@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from admin import audit
 from admin.auth import CurrentUser, require_manager
+from admin.i18n import N_
 from admin.routes import render, tenant_bot
 from server import action_secrets
 from server.api.deps import ServicesDep, SessionDep
@@ -25,7 +26,7 @@ from server.secret_box import SecretBox
 from server.tables import Bot, User
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-NOTICES = {"set": "Secret saved.", "deleted": "Secret deleted."}
+NOTICES = {"set": N_("Secret saved."), "deleted": N_("Secret deleted.")}
 WHAT = "manage HTTP action secrets"
 
 

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from admin import api_keys, audit
 from admin.auth import RANK, CurrentUser, require_manager
+from admin.i18n import N_
 from admin.routes import render
 from server.api.deps import SessionDep
 from server.errors import FrontdeskError
@@ -23,7 +24,7 @@ def keys_page(request: Request, user: User, session: Session, *, status: int = 2
     roles = [r for r in api_keys.KEY_ROLES if RANK[r] <= RANK.get(user.role, -1)]
     response = render(
         request, "api_keys.html", user=user, keys=api_keys.tenant_keys(session, user.tenant_id), roles=roles,
-        notice="API key revoked." if request.query_params.get("notice") == "revoked" else None, **extra,
+        notice=N_("API key revoked.") if request.query_params.get("notice") == "revoked" else None, **extra,
     )
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"  # may carry a key shown once

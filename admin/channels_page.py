@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from admin import audit
 from admin.auth import MANAGERS, CurrentUser, require_manager
+from admin.i18n import N_
 from admin.routes import render, tenant_bot
 from server.api.channels import ChannelsDep
 from server.api.deps import ServicesDep, SessionDep
@@ -28,8 +29,8 @@ from server.tables import Bot, User
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 NOTICES = {
-    "saved": "Channel settings saved.", "unchanged": "Nothing changed.", "enabled": "Channel enabled.",
-    "disabled": "Channel disabled: its webhook now answers 404.", "deleted": "Channel deleted.",
+    "saved": N_("Channel settings saved."), "unchanged": N_("Nothing changed."), "enabled": N_("Channel enabled."),
+    "disabled": N_("Channel disabled: its webhook now answers 404."), "deleted": N_("Channel deleted."),
 }
 TEST_RETRY = RetryPolicy(attempts=2, base_delay=0.5, max_delay=2.0)  # a person is waiting for the page
 

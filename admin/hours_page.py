@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from admin import audit
 from admin.auth import MANAGERS, CurrentUser, require_manager
+from admin.i18n import N_
 from admin.routes import render, tenant_bot
 from bot.errors import ConfigError
 from bot.hours import DAYS, DEFAULT_OFFLINE, parse_hours
@@ -24,7 +25,7 @@ from server.api.hours import hours_out
 from server.tables import Bot, User
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-NOTICES = {"saved": "Business hours saved.", "removed": "Business hours removed: the bot is always open."}
+NOTICES = {"saved": N_("Business hours saved."), "removed": N_("Business hours removed: the bot is always open.")}
 DAY_NAMES = dict(zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True))
 _ZONES: list[str] = []
 

@@ -137,6 +137,20 @@ def _npgettext(context: Context, msgctxt: str, singular: str, plural: str, n: in
     return translations(_context_locale(context)).npgettext(msgctxt, singular, plural, n)
 
 
+def N_(message: str) -> str:
+    """Mark a console string made in Python for the catalog; it is translated where a template shows it."""
+    return message
+
+
+@pass_context
+def translated(context: Context, message: str) -> str:
+    """The filter ``|translated``: a Python-made string (marked with N_) in the page's language.
+
+    Unlike ``_()``, the result is plain text, so autoescaping still applies to it.
+    """
+    return translations(_context_locale(context)).gettext(message) if message else message
+
+
 @pass_context
 def page_locale(context: Context) -> str:
     """The BCP 47 tag of the page being rendered, for ``<html lang>`` and the switcher."""
@@ -150,4 +164,5 @@ def install_translations(env: Environment) -> None:
     install: Any = env.install_gettext_callables  # type: ignore[attr-defined]
     install(_gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext)
     env.globals["page_locale"] = page_locale
+    env.filters["translated"] = translated
     env.globals["locale_names"] = LOCALE_NAMES

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from admin import audit
 from admin.auth import CurrentUser, require_editor
+from admin.i18n import N_
 from admin.prefill import prefill
 from admin.routes import render, tenant_bot
 from bot.errors import BotError
@@ -33,12 +34,12 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 EXAMPLES_SHOWN = 100  # per intent on the page
 HEATMAP_LABELS = 20  # above this many labels the heat-map keeps the ones involved in mistakes
 NOTICES = {
-    "added": "Example added.",
-    "deleted": "Example deleted.",
-    "uploaded": "CSV examples replaced.",
-    "training": "Training started.",
-    "promoted": "Version promoted: the bot uses it from its next message.",
-    "rolled_back": "Rolled back to the previous version.",
+    "added": N_("Example added."),
+    "deleted": N_("Example deleted."),
+    "uploaded": N_("CSV examples replaced."),
+    "training": N_("Training started."),
+    "promoted": N_("Version promoted: the bot uses it from its next message."),
+    "rolled_back": N_("Rolled back to the previous version."),
 }
 _jobs_lock = threading.Lock()
 

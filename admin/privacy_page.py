@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from admin import audit
 from admin.auth import MANAGERS, CurrentUser, Forbidden, require_manager
+from admin.i18n import N_
 from admin.routes import render, tenant_bot
 from server import privacy, voice_store
 from server.api.deps import ServicesDep, SessionDep
@@ -36,7 +37,7 @@ from server.tables import Bot, Conversation, Feedback, Message, Tenant, User, ut
 router = APIRouter(prefix="/admin", include_in_schema=False)
 MAX_RETENTION_DAYS = 3650
 MAX_SHOWN_MESSAGES = 200  # per customer on the page; the export has every message
-NOTICES = {"saved": "Privacy settings saved.", "deleted": "The customer's data was deleted."}
+NOTICES = {"saved": N_("Privacy settings saved."), "deleted": N_("The customer's data was deleted.")}
 
 
 @dataclass

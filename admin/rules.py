@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from admin import audit
 from admin.auth import CurrentUser, require_editor
+from admin.i18n import N_
 from admin.prefill import prefill
 from admin.routes import render, tenant_bot
 from bot.dryrun import try_rules
@@ -29,7 +30,10 @@ from server.runtimes import rule_of
 from server.tables import Bot, ReplyRule, User
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-NOTICES = {"saved": "Rule saved.", "deleted": "Rule deleted.", "enabled": "Rule enabled.", "disabled": "Rule disabled."}
+NOTICES = {
+    "saved": N_("Rule saved."), "deleted": N_("Rule deleted."),
+    "enabled": N_("Rule enabled."), "disabled": N_("Rule disabled."),
+}
 COLUMNS = ("name", "priority", "enabled")
 EXAMPLE = {"when": {"keywords": ["opening hours"]}, "then": [{"reply": "We're open Monday to Friday, 9am-5pm."}]}
 MAX_TRY_CHARS = 2000  # of a customer's message carried to the Try-it box by a link

@@ -28,6 +28,7 @@ from admin.auth import (
     require_owner,
     verify_password,
 )
+from admin.i18n import N_
 from admin.login import begin_session
 from admin.operator_accounts import disable_user, enable_user, enabled_owners
 from admin.routes import render
@@ -37,10 +38,14 @@ from server.tables import AgentPresence, User
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 NOTICES = {
-    "role": "Role changed.", "removed": "User removed.", "password": "Password changed; other sessions ended.",
-    "revoked": "Invite revoked.", "disabled": "User disabled; their sessions ended and their API keys were revoked.",
-    "enabled": "User enabled; they can sign in again with their last password.",
-    "already_disabled": "That user was already disabled.", "already_enabled": "That user was not disabled.",
+    "role": N_("Role changed."),
+    "removed": N_("User removed."),
+    "password": N_("Password changed; other sessions ended."),
+    "revoked": N_("Invite revoked."),
+    "disabled": N_("User disabled; their sessions ended and their API keys were revoked."),
+    "enabled": N_("User enabled; they can sign in again with their last password."),
+    "already_disabled": N_("That user was already disabled."),
+    "already_enabled": N_("That user was not disabled."),
 }
 
 

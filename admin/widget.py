@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from admin import audit
 from admin.auth import CurrentUser, require_manager
+from admin.i18n import N_
 from admin.routes import render, tenant_bot
 from server import widget
 from server.api.deps import ServicesDep, SessionDep
@@ -21,7 +22,7 @@ from server.tables import Bot, User
 from server.voice_turns import voice_service
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-NOTICES = {"saved": "Widget settings saved."}
+NOTICES = {"saved": N_("Widget settings saved.")}
 
 
 def page_url(slug: str, notice: str | None = None) -> str:
