@@ -97,8 +97,7 @@ def record_reply(session: Session, customer: Message, reply: BotReply) -> Messag
     session.add(message)
     session.exec(  # type: ignore[call-overload]
         update(Message)
-        # "failed" too: a message refused (busy) or failed earlier and sent again is answered now
-        .where(col(Message.id) == customer.id, col(Message.status).in_(("received", "failed")))
+        .where(col(Message.id) == customer.id, col(Message.status) == "received")
         .values(status="answered", intent=reply.intent)
     )
     session.commit()
