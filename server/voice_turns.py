@@ -154,6 +154,10 @@ class VoiceService:
             return SpokenReply(existing.name, MEDIA_TYPES[fmt], language or "", existing.read_bytes())
         return await self.speak(bot_id, conversation_id, reply, language, fmt)
 
+    def _fresh_bot(self, bot: Bot) -> Bot:
+        with Session(self.chat.services.engine) as session:
+            return session.get(Bot, bot.id) or bot
+
     async def speak_typed(self, bot: Bot, conversation_id: str, reply: Message) -> SpokenReply | None:
         """A typed message's reply as audio for the widget (MP3) when the bot speaks "always"; else None.
 
@@ -162,8 +166,7 @@ class VoiceService:
         """
         if not self.engine.speaks:
             return None
-        with Session(self.chat.services.engine) as session:
-            bot = session.get(Bot, bot.id) or bot
+        bot = await anyio.to_thread.run_sync(self._fresh_bot, bot)  # every reply passes here: keep the loop free
         if not self.wants_audio(spoke=False, bot=bot):
             return None
         return await self.speak_once(bot.id, conversation_id, reply, None, "mp3")
