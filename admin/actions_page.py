@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from admin import audit
 from admin.auth import CurrentUser, require_manager
-from admin.i18n import N_
+from admin.i18n import N_, Msg, localize
 from admin.routes import render, tenant_bot
 from server import action_secrets
 from server.api.deps import ServicesDep, SessionDep
@@ -27,7 +27,7 @@ from server.tables import Bot, User
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 NOTICES = {"set": N_("Secret saved."), "deleted": N_("Secret deleted.")}
-WHAT = "manage HTTP action secrets"
+WHAT = N_("manage HTTP action secrets")
 
 
 def page_url(slug: str, notice: str | None = None) -> str:
@@ -104,7 +104,8 @@ def set_secret(
     try:
         action_secrets.set_action_secret(session, services.secrets, bot, name, value)
     except BadRequest as exc:
-        return actions_page(request, user, services.secrets, bot, status=400, set_error=exc.message, set_name=name)
+        error = localize(request, exc)
+        return actions_page(request, user, services.secrets, bot, status=400, set_error=error, set_name=name)
     audit.record(session, user, "actions.secret.set", f"{bot.slug}/{name}", {"replaced": existed}, request=request)
     return RedirectResponse(page_url(bot.slug, "set"), status_code=303)
 
@@ -117,7 +118,7 @@ def delete_secret(
     """Forget a named secret; an unknown name is shown as an error (404)."""
     bot = managed_bot(session, user, slug)
     if not action_secrets.delete_action_secret(session, services.secrets, bot, name):
-        message = f"no secret named {name!r}"
+        message = localize(request, Msg("no secret named %(name)s", name=repr(name)))
         return actions_page(request, user, services.secrets, bot, status=404, delete_error=message)
     audit.record(session, user, "actions.secret.delete", f"{bot.slug}/{name}", request=request)
     return RedirectResponse(page_url(bot.slug, "deleted"), status_code=303)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from admin.i18n import Msg
 from admin.sessions import aware, token_hash
 from server.errors import BadRequest, NotFound
 from server.tables import ApiKey, User, utcnow
@@ -26,11 +27,14 @@ def create(session: Session, creator: User, name: str, role: str) -> tuple[str, 
     """A new key of the creator's tenant; returns the full key (shown once) and the row."""
     name = name.strip()
     if not name or len(name) > 100:
-        raise BadRequest("give the key a name of 1 to 100 characters")
+        raise BadRequest(Msg("give the key a name of 1 to %(n)s characters", n=100))
     if role not in KEY_ROLES:
-        raise BadRequest(f"a key's role is one of {', '.join(KEY_ROLES)}")
+        raise BadRequest(Msg("a key's role is one of %(roles)s", roles=", ".join(KEY_ROLES)))
     if _RANK[role] > _RANK.get(creator.role, -1):
-        raise BadRequest(f"a {creator.role} cannot create a key with the role {role}", code="forbidden", status=403)
+        raise BadRequest(
+            Msg("a %(creator)s cannot create a key with the role %(role)s", creator=creator.role, role=role),
+            code="forbidden", status=403,
+        )
     raw = PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         tenant_id=creator.tenant_id, name=name, prefix=raw[:SHOWN], key_hash=token_hash(raw), role=role,
@@ -82,7 +86,7 @@ def get(session: Session, tenant_id: str, key_id: str) -> ApiKey:
     """A key of the tenant, or 404 (another tenant's keys do not exist for it)."""
     key = session.get(ApiKey, key_id)
     if key is None or key.tenant_id != tenant_id:
-        raise NotFound("no such API key", code="unknown_api_key")
+        raise NotFound(Msg("no such API key"), code="unknown_api_key")
     return key
 
 

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from admin import api_keys, audit
 from admin.auth import RANK, CurrentUser, require_manager
-from admin.i18n import N_
+from admin.i18n import N_, localize
 from admin.routes import render
 from server.api.deps import SessionDep
 from server.errors import FrontdeskError
@@ -34,7 +34,7 @@ def keys_page(request: Request, user: User, session: Session, *, status: int = 2
 @router.get("/api-keys", response_class=HTMLResponse)
 def keys(request: Request, user: CurrentUser, session: SessionDep) -> HTMLResponse:
     """The tenant's API keys."""
-    require_manager(user, "manage API keys")
+    require_manager(user, N_("manage API keys"))
     return keys_page(request, user, session)
 
 
@@ -44,11 +44,11 @@ def create_key(
     name: Annotated[str, Form(max_length=200)] = "", role: Annotated[str, Form()] = "viewer",
 ) -> HTMLResponse:
     """Create a key and show it once."""
-    require_manager(user, "manage API keys")
+    require_manager(user, N_("manage API keys"))
     try:
         raw, row = api_keys.create(session, user, name, role)
     except FrontdeskError as exc:
-        return keys_page(request, user, session, status=exc.status, error=exc.message, form={"name": name})
+        return keys_page(request, user, session, status=exc.status, error=localize(request, exc), form={"name": name})
     audit.record(session, user, "api_key.create", row.prefix, {"name": row.name, "role": row.role}, request=request)
     return keys_page(request, user, session, new_key=raw, new_key_name=row.name)
 
@@ -57,7 +57,7 @@ def create_key(
 def revoke_key(key_id: str, request: Request, user: CurrentUser, session: SessionDep) -> RedirectResponse:
     """Revoke a key: it stops working at once."""
     api_keys.get(session, user.tenant_id, key_id)
-    require_manager(user, "manage API keys")
+    require_manager(user, N_("manage API keys"))
     row = api_keys.revoke(session, user.tenant_id, key_id)
     audit.record(session, user, "api_key.revoke", row.prefix, {"name": row.name}, request=request)
     return RedirectResponse("/admin/api-keys?notice=revoked", status_code=303)

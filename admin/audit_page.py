@@ -8,6 +8,7 @@ from sqlmodel import col, select
 
 from admin import audit
 from admin.auth import CurrentUser, require_manager
+from admin.i18n import N_
 from admin.routes import render
 from server.api.deps import SessionDep
 from server.tables import User
@@ -21,7 +22,7 @@ def audit_log(
     action: str | None = None, user_id: str | None = None, page: int = 1,
 ) -> HTMLResponse:
     """Who changed what, and every sign-in (owners and admins)."""
-    require_manager(user, "read the audit log")
+    require_manager(user, N_("read the audit log"))
     found = audit.query(session, user.tenant_id, action or None, user_id or None, page)
     people = session.exec(select(User).where(User.tenant_id == user.tenant_id).order_by(col(User.email))).all()
     return render(

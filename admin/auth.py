@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from admin import api_keys, sessions
 from admin.csrf import UNSAFE_METHODS, sent_csrf_token, tokens_match
+from admin.i18n import Msg
 from server.errors import FrontdeskError
 from server.tables import User
 
@@ -67,10 +68,10 @@ def client_ip(request: Request) -> str | None:
 
 def _from_api_key(request: Request, session: Session, credentials: str) -> User:
     if request.url.path.startswith("/admin"):
-        raise NotSignedIn("API keys work on /api/v1 only; sign in to use the console")
+        raise NotSignedIn(Msg("API keys work on /api/v1 only; sign in to use the console"))
     found = api_keys.authenticate(session, credentials.strip())
     if found is None:
-        raise NotSignedIn("unknown or revoked API key", code="invalid_api_key")
+        raise NotSignedIn(Msg("unknown or revoked API key"), code="invalid_api_key")
     key, user = found
     request.state.api_key = key
     return user
@@ -87,10 +88,10 @@ def current_user(request: Request, sent: Annotated[str | None, Depends(sent_csrf
     if found is not None and is_disabled(found[1]):
         found = None  # disabling ends the sessions; this closes the race with a sign-in in flight
     if found is None:
-        raise NotSignedIn("sign in first" if not raw else "your session has ended; sign in again")
+        raise NotSignedIn(Msg("sign in first") if not raw else Msg("your session has ended; sign in again"))
     row, user = found
     if request.method in UNSAFE_METHODS and not tokens_match(sent, row.csrf_token):
-        raise Forbidden("missing or wrong CSRF token; reload the page and try again", code="csrf_failed")
+        raise Forbidden(Msg("missing or wrong CSRF token; reload the page and try again"), code="csrf_failed")
     request.state.console_session = row
     return user
 
@@ -99,28 +100,31 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 
 def require_editor(user: User, what: str) -> None:
-    """Viewers may look, not change: refuse them `what` (e.g. "change rules")."""
+    """Viewers may look, not change: refuse them `what` (e.g. "change rules").
+
+    Console callers mark `what` with ``N_()`` so the refusal is shown translated.
+    """
     if user.role not in RANK or user.role == "viewer":
-        raise Forbidden(f"viewers cannot {what}")
+        raise Forbidden(Msg("viewers cannot %(what)s", what=Msg(what)))
 
 
 def require_manager(user: User, what: str) -> None:
-    """Only owners and admins may do `what` (e.g. "change the widget")."""
+    """Only owners and admins may do `what` (e.g. "change the widget"; mark it with ``N_()``)."""
     if user.role not in MANAGERS:
-        raise Forbidden(f"only owners and admins can {what}")
+        raise Forbidden(Msg("only owners and admins can %(what)s", what=Msg(what)))
 
 
 def require_owner(user: User, what: str) -> None:
-    """Only owners may do `what` (e.g. "make someone an admin")."""
+    """Only owners may do `what` (e.g. "make someone an admin"; mark it with ``N_()``)."""
     if user.role != "owner":
-        raise Forbidden(f"only owners can {what}")
+        raise Forbidden(Msg("only owners can %(what)s", what=Msg(what)))
 
 
 def check_password(password: str, confirm: str | None = None) -> None:
     """Refuse a password that is too short, too long or mistyped; FrontdeskError says which."""
     if confirm is not None and password != confirm:
-        raise FrontdeskError("the two passwords differ", code="bad_password")
+        raise FrontdeskError(Msg("the two passwords differ"), code="bad_password")
     if len(password) < MIN_PASSWORD:
-        raise FrontdeskError(f"use at least {MIN_PASSWORD} characters", code="bad_password")
+        raise FrontdeskError(Msg("use at least %(n)s characters", n=MIN_PASSWORD), code="bad_password")
     if len(password) > 1024:
-        raise FrontdeskError("use at most 1024 characters", code="bad_password")
+        raise FrontdeskError(Msg("use at most %(n)s characters", n=1024), code="bad_password")

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from admin import audit
 from admin.auth import MANAGERS, CurrentUser, require_manager
-from admin.i18n import N_
+from admin.i18n import N_, localize, nmsg
 from admin.routes import render, tenant_bot
 from server.api.channels import ChannelsDep
 from server.api.deps import ServicesDep, SessionDep
@@ -90,7 +90,7 @@ async def connect_channel(
 ) -> HTMLResponse:
     """Connect a channel; generated secrets are shown once, a bad setting beside the form."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "connect channels")
+    require_manager(user, N_("connect channels"))
     form = await request.form()
     kind, name = str(form.get("kind") or ""), str(form.get("name") or "")
     try:
@@ -100,8 +100,8 @@ async def connect_channel(
         )
     except FrontdeskError as exc:
         shown = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
-        errors = {f"connect:{kind}": exc.message}
-        top = None if kind in CHANNELS else exc.message  # no form of that kind to show it beside
+        errors = {f"connect:{kind}": localize(request, exc)}
+        top = None if kind in CHANNELS else errors[f"connect:{kind}"]  # no form of that kind to show it beside
         return channels_page(request, user, services, session, bot, status_code=exc.status, errors=errors,
                              error=top, connect_form={"kind": kind, "values": shown})
     audit.record(session, user, "channel.connect", f"{bot.slug}/{info.name}",
@@ -115,13 +115,13 @@ async def save_settings(
 ) -> HTMLResponse | RedirectResponse:
     """Save a channel's settings; a blank secret keeps the stored one."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "change channels")
+    require_manager(user, N_("change channels"))
     row = manage.get_channel(session, bot, channel_id)
     try:
         changed = manage.update_settings(session, services.secrets, row, await request.form())
     except FrontdeskError as exc:
         return channels_page(request, user, services, session, bot, status_code=exc.status,
-                             errors={f"settings:{row.id}": exc.message})
+                             errors={f"settings:{row.id}": localize(request, exc)})
     if changed:
         audit.record(session, user, "channel.settings", f"{bot.slug}/{row.name}",
                      {"channel_id": row.id, "changed": changed}, request=request)
@@ -135,7 +135,7 @@ def set_enabled(
 ) -> RedirectResponse:
     """Enable (enabled=1) or disable the channel."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "change channels")
+    require_manager(user, N_("change channels"))
     row = manage.get_channel(session, bot, channel_id)
     on = enabled == "1"
     manage.set_enabled(session, row, on)
@@ -150,7 +150,7 @@ def delete_channel(
 ) -> RedirectResponse:
     """Delete the channel: its webhook URL stops working at once."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "delete channels")
+    require_manager(user, N_("delete channels"))
     row = manage.get_channel(session, bot, channel_id)
     details = {"channel_id": row.id, "kind": row.kind}
     name = row.name
@@ -167,7 +167,7 @@ async def send_test(
 ) -> HTMLResponse:
     """Send a test message through the platform's real send API; show its answer."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "send test messages")
+    require_manager(user, N_("send test messages"))
     row = manage.get_channel(session, bot, channel_id)
     tried = {"destination": destination, "text": text}
     try:
@@ -177,12 +177,13 @@ async def send_test(
         )
         parts = await manage.send_test(channel, destination, text)
     except SendError as exc:
-        result = {"channel": row.id, "ok": False, "message": exc.message}
+        result = {"channel": row.id, "ok": False, "message": localize(request, exc)}
     except FrontdeskError as exc:
         return channels_page(request, user, services, session, bot, status_code=exc.status,
-                             errors={f"test:{row.id}": exc.message}, test_form=tried)
+                             errors={f"test:{row.id}": localize(request, exc)}, test_form=tried)
     else:
-        result = {"channel": row.id, "ok": True, "message": f"Sent ({parts} message{'s' if parts != 1 else ''})."}
+        sent = nmsg("Sent (%(n)s message).", "Sent (%(n)s messages).", parts)
+        result = {"channel": row.id, "ok": True, "message": localize(request, sent)}
     audit.record(session, user, "channel.test", f"{bot.slug}/{row.name}",
                  {"channel_id": row.id, "ok": result["ok"]}, request=request)
     return channels_page(request, user, services, session, bot, status_code=200 if result["ok"] else 502,

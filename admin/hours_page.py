@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from admin import audit
 from admin.auth import MANAGERS, CurrentUser, require_manager
-from admin.i18n import N_
+from admin.i18n import N_, localize
 from admin.routes import render, tenant_bot
 from bot.errors import ConfigError
 from bot.hours import DAYS, DEFAULT_OFFLINE, parse_hours
@@ -102,14 +102,14 @@ def save_hours(
 ) -> HTMLResponse | RedirectResponse:
     """Replace the bot's business hours; a mistake is shown beside the form and changes nothing."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "change business hours")
+    require_manager(user, N_("change business hours"))
     days = {"mon": mon, "tue": tue, "wed": wed, "thu": thu, "fri": fri, "sat": sat, "sun": sun}
     form = {"timezone": timezone, "days": days, "holidays": holidays, "offline_message": offline_message,
             "require_agent_online": require_agent_online}
     try:
         hours = parse_hours(hours_from_form(form))
     except ConfigError as exc:
-        return hours_page(request, user, session, bot, status=400, form=form, form_error=str(exc))
+        return hours_page(request, user, session, bot, status=400, form=form, form_error=localize(request, exc))
     bot.hours = hours.to_dict()
     session.add(bot)
     session.commit()
@@ -124,7 +124,7 @@ def remove_hours(
 ) -> RedirectResponse:
     """Remove the bot's business hours: always open again."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "change business hours")
+    require_manager(user, N_("change business hours"))
     bot.hours = None
     session.add(bot)
     session.commit()

@@ -5,6 +5,10 @@ Chinese. A request's locale is, in order: the ``lang`` cookie set by the languag
 then the browser's ``Accept-Language``, then English. Catalogs are the ``.po`` files under
 ``admin/locale``, compiled in memory on first use (no binary ``.mo`` files in git, no build
 step after a fresh clone).
+
+Messages built in Python from values (an error naming a rule, a limit) are ``Msg`` objects: the
+English text is ``str(msg)`` (logs, the JSON API), and a page shows ``localize(request, msg)`` or
+``{{ msg | translated }}``, which translates the message id and then fills in the values.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import gettext
 import io
 import logging
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -137,18 +142,105 @@ def _npgettext(context: Context, msgctxt: str, singular: str, plural: str, n: in
     return translations(_context_locale(context)).npgettext(msgctxt, singular, plural, n)
 
 
+class Msg:
+    """A console message with named values, translated where it is shown (the Python side of ``_()``).
+
+    The message id is ``%``-formatted with the values after translation, as template strings are
+    (write a literal percent sign as ``%%``). A value that is itself a ``Msg`` is translated too;
+    any other value is put in as it is, and the result is plain text, so a template escapes it.
+    ``str(msg)`` is the English text. Babel extracts the literal first argument (admin/locale/babel.cfg).
+    """
+
+    __slots__ = ("msgid", "params", "plural", "count")
+
+    def __init__(self, msgid: str, /, **params: object) -> None:
+        self.msgid = msgid
+        self.params: Mapping[str, object] = params
+        self.plural: str | None = None
+        self.count = 0
+
+    def localize(self, catalog: gettext.NullTranslations) -> str:
+        """The message in a catalog's language, with its values filled in."""
+        if self.plural is None:
+            text = catalog.gettext(self.msgid)
+        else:
+            text = catalog.ngettext(self.msgid, self.plural, self.count)
+        values = {k: v.localize(catalog) if isinstance(v, Msg) else v for k, v in self.params.items()}
+        try:
+            return text % values
+        except (KeyError, ValueError, TypeError):  # a translation that lost a placeholder: show English
+            log.warning("translation of %r does not format; showing English", self.msgid)
+            english = self.msgid if self.plural is None or self.count == 1 else self.plural
+            return english % values
+
+    def __str__(self) -> str:
+        return self.localize(gettext.NullTranslations())
+
+    def __repr__(self) -> str:
+        values = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return f"Msg({self.msgid!r}{values})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Msg):
+            return NotImplemented
+        mine = (self.msgid, self.plural, self.count, dict(self.params))
+        return mine == (other.msgid, other.plural, other.count, dict(other.params))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable values: not hashable
+
+
+def nmsg(singular: str, plural: str, n: int, /, **params: object) -> Msg:
+    """A ``Msg`` whose wording depends on a number (``ngettext``); ``%(n)s`` is the number unless given."""
+    message = Msg(singular, **{"n": n, **params})
+    message.plural, message.count = plural, n
+    return message
+
+
+def message_of(item: object) -> Msg | None:
+    """The ``Msg`` an error carries (``FrontdeskError(Msg(...))`` or any ``SomeError(Msg(...))``), if any."""
+    if isinstance(item, Msg):
+        return item
+    carried = getattr(item, "translatable", None)
+    if isinstance(carried, Msg):
+        return carried
+    args = getattr(item, "args", ())
+    return args[0] if isinstance(item, BaseException) and args and isinstance(args[0], Msg) else None
+
+
+def localize(request: Request, item: Msg | BaseException | str) -> str:
+    """A console message in the request's language, as plain text (a template still escapes it).
+
+    Args:
+        request: the console request (its locale is negotiated as for the page).
+        item: a ``Msg``; an error carrying one; or an error or text without one, shown as it is
+            (an error's ``message``, else ``str(error)``), since it may be a value typed by someone.
+
+    Returns:
+        The translated text, or English where the message has no reviewed translation.
+    """
+    message = message_of(item)
+    if message is not None:
+        return message.localize(translations(request_locale(request)))
+    if isinstance(item, BaseException):
+        return str(getattr(item, "message", None) or item)
+    return item
+
+
 def N_(message: str) -> str:
     """Mark a console string made in Python for the catalog; it is translated where a template shows it."""
     return message
 
 
 @pass_context
-def translated(context: Context, message: str) -> str:
-    """The filter ``|translated``: a Python-made string (marked with N_) in the page's language.
+def translated(context: Context, message: str | Msg | None) -> str | None:
+    """The filter ``|translated``: a Python-made string (marked with N_) or a ``Msg`` in the page's language.
 
-    Unlike ``_()``, the result is plain text, so autoescaping still applies to it.
+    Unlike ``_()``, the result is plain text, so autoescaping still applies to it (and to a Msg's values).
     """
-    return translations(_context_locale(context)).gettext(message) if message else message
+    catalog = translations(_context_locale(context))
+    if isinstance(message, Msg):
+        return message.localize(catalog)
+    return catalog.gettext(message) if message else message
 
 
 @pass_context

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from admin import audit
 from admin.auth import CurrentUser, require_editor
-from admin.i18n import N_
+from admin.i18n import N_, Msg, localize
 from admin.prefill import prefill
 from admin.routes import render, tenant_bot
 from bot.errors import BotError
@@ -104,7 +104,7 @@ def selected_version(rows: list[IntentModel], version: int | None) -> IntentMode
     if version is not None:
         found = next((r for r in rows if r.version == version), None)
         if found is None:
-            raise NotFound(f"no version {version}", code="unknown_version")
+            raise NotFound(Msg("no version %(version)s", version=version), code="unknown_version")
         return found
     return next((r for r in rows if r.status == "active"), rows[0] if rows else None)
 
@@ -140,7 +140,7 @@ def _failed(
     example: dict[str, str] | None = None,
 ) -> HTMLResponse:
     status = exc.status if isinstance(exc, FrontdeskError) else 400
-    message = exc.message if isinstance(exc, FrontdeskError) else str(exc)
+    message = localize(request, exc)
     session.expire_all()
     return intents_page(request, user, session, bot, error=message, status=status, example=example)
 
@@ -167,9 +167,9 @@ def add_intent_example(
     """Add one example to an intent (a new name creates the intent; 'oos' is out-of-scope)."""
     bot = tenant_bot(session, user, slug)
     try:
-        require_editor(user, "change intents")
+        require_editor(user, N_("change intents"))
         if not intent.strip():
-            raise BadRequest("name the intent (or 'oos' for out-of-scope)")
+            raise BadRequest(Msg("name the intent (or 'oos' for out-of-scope)"))
         add_example(services.runtimes, slug, intent, text, "console")
     except FrontdeskError as exc:  # the form keeps what was typed
         return _failed(request, user, session, bot, exc, {"intent": intent, "text": text})
@@ -184,7 +184,7 @@ def delete_intent_example(
     """Delete one example."""
     bot = tenant_bot(session, user, slug)
     try:
-        require_editor(user, "change intents")
+        require_editor(user, N_("change intents"))
         delete_example(services.runtimes, slug, example_id)
     except FrontdeskError as exc:
         return _failed(request, user, session, bot, exc)
@@ -201,10 +201,10 @@ async def upload_intent_csv(
     bot = tenant_bot(session, user, slug)
     limit = int(request.app.state.settings.max_upload_mb * 2**20)
     try:
-        require_editor(user, "change intents")
+        require_editor(user, N_("change intents"))
         content = await file.read(limit + 1)
         if len(content) > limit:
-            raise BadRequest(f"the CSV is larger than {request.app.state.settings.max_upload_mb} MiB")
+            raise BadRequest(Msg("the CSV is larger than %(mb)s MiB", mb=request.app.state.settings.max_upload_mb))
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "examples.csv"
             path.write_bytes(content)
@@ -215,7 +215,7 @@ async def upload_intent_csv(
         await run_in_threadpool(store_examples, services.runtimes, slug, examples, "csv")
     except (FrontdeskError, UnicodeDecodeError) as exc:
         if isinstance(exc, UnicodeDecodeError):
-            exc = BadRequest("the CSV is not UTF-8 text")
+            exc = BadRequest(Msg("the CSV is not UTF-8 text"))
         return _failed(request, user, session, bot, exc)
     audit.record(session, user, "intent.csv_upload", slug, {"examples": len(examples.texts)}, request=request)
     return _done(slug, "uploaded")
@@ -229,7 +229,7 @@ def train_intents(
     """Start training a new version in the background; the page shows its progress."""
     bot = tenant_bot(session, user, slug)
     try:
-        require_editor(user, "change intents")
+        require_editor(user, N_("change intents"))
         training_jobs(request).start(services.runtimes, slug, promote)
     except FrontdeskError as exc:
         return _failed(request, user, session, bot, exc)
@@ -244,7 +244,7 @@ def promote_intent_model(
     """Make a version the active one."""
     bot = tenant_bot(session, user, slug)
     try:
-        require_editor(user, "change intents")
+        require_editor(user, N_("change intents"))
         promote_version(services.runtimes, slug, version)
     except FrontdeskError as exc:
         return _failed(request, user, session, bot, exc)
@@ -259,7 +259,7 @@ def rollback_intent_model(
     """Go back to the previously active version."""
     bot = tenant_bot(session, user, slug)
     try:
-        require_editor(user, "change intents")
+        require_editor(user, N_("change intents"))
         row = rollback(services.runtimes, slug)
     except FrontdeskError as exc:
         return _failed(request, user, session, bot, exc)
@@ -277,14 +277,14 @@ def label_message(
     conversation = session.get(Conversation, conversation_id)
     bot = session.get(Bot, conversation.bot_id) if conversation else None
     if conversation is None or bot is None or bot.tenant_id != user.tenant_id:
-        raise NotFound("no such conversation", code="unknown_conversation")
+        raise NotFound(Msg("no such conversation"), code="unknown_conversation")
     message = session.get(Message, message_id)
     if message is None or message.conversation_id != conversation.id or message.role != "customer":
-        raise NotFound("no such customer message in this conversation", code="unknown_message")
-    require_editor(user, "change intents")
+        raise NotFound(Msg("no such customer message in this conversation"), code="unknown_message")
+    require_editor(user, N_("change intents"))
     name = new_intent.strip() or intent.strip()
     if not name:
-        raise BadRequest("choose an intent, out-of-scope, or type a new intent")
+        raise BadRequest(Msg("choose an intent, out-of-scope, or type a new intent"))
     add_example(services.runtimes, bot.slug, name, message.text, "conversation", message.id)
     audit.record(session, user, "intent.label", f"{bot.slug}/{name}", {"message": message.id}, request=request)
     target = f"/admin/conversations/{quote(conversation.id)}?labelled={quote(message.id)}#m-{quote(message.id)}"

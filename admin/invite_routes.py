@@ -11,6 +11,7 @@ from sqlmodel import Session
 from admin import audit, invites
 from admin.auth import ROLES, CurrentUser, check_password, hasher, require_manager, require_owner
 from admin.csrf import form_token, form_token_ok, set_form_cookie
+from admin.i18n import N_, Msg, localize
 from admin.login import begin_session, secure_cookies
 from admin.users import users_page
 from server.api.deps import SessionDep
@@ -26,15 +27,16 @@ def invite(
 ) -> HTMLResponse:
     """Invite someone by e-mail; the page shows the link once (there is no mail server)."""
     try:
-        require_manager(user, "invite users")
+        require_manager(user, N_("invite users"))
         if role not in ROLES:
-            raise BadRequest(f"a role is one of {', '.join(ROLES)}")
+            raise BadRequest(Msg("a role is one of %(roles)s", roles=", ".join(ROLES)))
         if role in ("owner", "admin"):
-            require_owner(user, "invite owners and admins")
+            require_owner(user, N_("invite owners and admins"))
         raw, row = invites.create(session, user, email, role)
     except FrontdeskError as exc:
         session.rollback()
-        return users_page(request, user, session, status=exc.status, error=exc.message, invite_form={"email": email})
+        error = localize(request, exc)
+        return users_page(request, user, session, status=exc.status, error=error, invite_form={"email": email})
     audit.record(session, user, "invite.create", row.email, {"role": role}, request=request)
     link = f"{str(request.base_url).rstrip('/')}/admin/invite/{raw}"
     return users_page(request, user, session, new_invite={"email": row.email, "role": role, "link": link})
@@ -44,7 +46,7 @@ def invite(
 def revoke_invite(invite_id: str, request: Request, user: CurrentUser, session: SessionDep) -> RedirectResponse:
     """Revoke a pending invite."""
     invites.get(session, user.tenant_id, invite_id)
-    require_manager(user, "revoke invites")
+    require_manager(user, N_("revoke invites"))
     row = invites.revoke(session, user.tenant_id, invite_id)
     audit.record(session, user, "invite.revoke", row.email, request=request)
     return RedirectResponse("/admin/users?notice=revoked", status_code=303)
@@ -57,7 +59,7 @@ def accept_page(request: Request, token: str, *, error: str | None = None, statu
             row = invites.find(session, token)
             email, role = row.email, row.role
         except invites.InviteInvalid as exc:
-            email, role, error, status = "", "", exc.message, exc.status
+            email, role, error, status = "", "", localize(request, exc), exc.status
     ftoken = form_token(request)
     response = request.app.state.templates.TemplateResponse(
         request, "accept_invite.html",
@@ -83,12 +85,12 @@ def accept(
 ) -> HTMLResponse | RedirectResponse:
     """Set a password, create the account, use up the invite and sign in."""
     if not form_token_ok(request, csrf_token):
-        return accept_page(request, token, error="The form expired; try again.", status=403)
+        return accept_page(request, token, error=localize(request, Msg("The form expired; try again.")), status=403)
     with Session(request.app.state.services.engine, expire_on_commit=False) as session:
         try:
             check_password(password, confirm)
             user = invites.accept(session, token, hasher.hash(password))
         except FrontdeskError as exc:
-            return accept_page(request, token, error=exc.message, status=exc.status)
+            return accept_page(request, token, error=localize(request, exc), status=exc.status)
         audit.record(session, user, "invite.accept", user.email, {"role": user.role}, request=request)
         return begin_session(request, session, user, "/admin/")

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
+from admin.i18n import Msg
 from admin.sessions import aware, token_hash
 from server.errors import BadRequest, Conflict, NotFound
 from server.tables import Invite, User, utcnow
@@ -30,9 +31,9 @@ def create(session: Session, inviter: User, email: str, role: str) -> tuple[str,
     """A new invite (earlier pending ones for the same e-mail are revoked); returns the link token and the row."""
     email = email.strip().lower()
     if not EMAIL.match(email) or len(email) > 320:
-        raise BadRequest("enter an e-mail address such as ana@example.com")
+        raise BadRequest(Msg("enter an e-mail address such as ana@example.com"))
     if session.exec(select(User).where(User.email == email)).first() is not None:
-        raise Conflict("this e-mail already has a Frontdesk account")
+        raise Conflict(Msg("this e-mail already has a Frontdesk account"))
     now = utcnow()
     for old in pending(session, inviter.tenant_id):
         if old.email == email:
@@ -63,7 +64,7 @@ def find(session: Session, raw: str) -> Invite:
     """The invite a link token names, if it can still be accepted; InviteInvalid otherwise."""
     row = session.exec(select(Invite).where(Invite.token_hash == token_hash(raw))).first() if raw else None
     if row is None or row.accepted_at is not None or row.revoked_at is not None or aware(row.expires_at) <= utcnow():
-        raise InviteInvalid("this invite link is invalid, already used or expired; ask for a new one")
+        raise InviteInvalid(Msg("this invite link is invalid, already used or expired; ask for a new one"))
     return row
 
 
@@ -71,7 +72,7 @@ def accept(session: Session, raw: str, password_hash: str) -> User:
     """Create the invited user and use up the invite."""
     row = find(session, raw)
     if session.exec(select(User).where(User.email == row.email)).first() is not None:
-        raise Conflict("this e-mail already has a Frontdesk account")
+        raise Conflict(Msg("this e-mail already has a Frontdesk account"))
     user = User(tenant_id=row.tenant_id, email=row.email, password_hash=password_hash, role=row.role)
     row.accepted_at = utcnow()
     session.add(user)
@@ -84,7 +85,7 @@ def get(session: Session, tenant_id: str, invite_id: str) -> Invite:
     """An invite of the tenant, or 404 (another tenant's invites do not exist for it)."""
     row = session.get(Invite, invite_id)
     if row is None or row.tenant_id != tenant_id:
-        raise NotFound("no such invite", code="unknown_invite")
+        raise NotFound(Msg("no such invite"), code="unknown_invite")
     return row
 
 

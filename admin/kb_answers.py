@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from admin.i18n import Msg
 from admin.prefill import MAX_PREFILL, prefill
 from knowledge.chunking import slugify
 from server.errors import BadRequest
@@ -38,15 +39,15 @@ def document(question: str, answer: str) -> tuple[str, bytes]:
         (file name such as "qa-can-i-bring-my-dog-1a2b3c.md", UTF-8 Markdown).
     """
     if len(question) > MAX_PREFILL:
-        raise BadRequest(f"a question is at most {MAX_PREFILL} characters")
+        raise BadRequest(Msg("a question is at most %(n)s characters", n=MAX_PREFILL))
     title = prefill(question)
     body = "\n".join(line.rstrip() for line in answer.replace("\r\n", "\n").replace("\r", "\n").split("\n")).strip()
     if not title:
-        raise BadRequest("type the customer's question")
+        raise BadRequest(Msg("type the customer's question"))
     if not body:
-        raise BadRequest("type the answer")
+        raise BadRequest(Msg("type the answer"))
     if len(body) > MAX_ANSWER:
-        raise BadRequest(f"an answer is at most {MAX_ANSWER} characters")
+        raise BadRequest(Msg("an answer is at most %(n)s characters", n=MAX_ANSWER))
     digest = hashlib.sha256(title.casefold().encode()).hexdigest()[:6]
     stem = slugify(title)[:SLUG_CHARS].strip("-")
     return f"qa-{stem}-{digest}.md", f"# {title}\n\n{body}\n".encode()

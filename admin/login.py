@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from admin import audit, sessions
 from admin.auth import CurrentUser, client_ip, hasher, verify_password
 from admin.csrf import form_token, form_token_ok, set_form_cookie
+from admin.i18n import Msg, localize
 from admin.throttle import LoginThrottle
 from server.tables import User
 
@@ -89,17 +90,19 @@ def login(
     """Check the e-mail and password; on success start a new session and go to `next`."""
     email, ip = email.strip().lower(), client_ip(request)
     if not form_token_ok(request, csrf_token):
-        return login_page(request, next_url=next, email=email, error="The form expired; try again.", status=403)
+        expired = localize(request, Msg("The form expired; try again."))
+        return login_page(request, next_url=next, email=email, error=expired, status=403)
     wait = throttle(request).retry_after(email, ip)
     if wait > 0:
-        message = f"Too many failed attempts; try again in {int(wait // 60) + 1} minutes."
+        message = localize(request, Msg("Too many failed attempts; try again in %(n)s minutes.", n=int(wait // 60) + 1))
         return login_page(request, next_url=next, email=email, error=message, status=429)
     with Session(request.app.state.services.engine, expire_on_commit=False) as session:
         user = session.exec(select(User).where(User.email == email)).first()
         if not verify_password(user, password):
             throttle(request).failed(email, ip)
             audit.record(session, user, "login.failed", email, request=request)
-            return login_page(request, next_url=next, email=email, error="Wrong e-mail or password.", status=401)
+            wrong = localize(request, Msg("Wrong e-mail or password."))
+            return login_page(request, next_url=next, email=email, error=wrong, status=401)
         assert user is not None  # verify_password is False for an unknown user
         throttle(request).succeeded(email, ip)
         if hasher.check_needs_rehash(user.password_hash):

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from admin import api_keys, audit, sessions
 from admin.auth import DISABLED, ROLES, check_password, hasher, is_disabled
+from admin.i18n import Msg
 from admin.invites import EMAIL
 from server.errors import BadRequest, Conflict, NotFound
 from server.tables import Tenant, User
@@ -67,7 +68,7 @@ def normalize_email(email: str) -> str:
     """The stored form of an e-mail (trimmed, lower-case), or BadRequest when it is not one."""
     email = email.strip().lower()
     if not EMAIL.match(email) or len(email) > 320:
-        raise BadRequest(f"not an e-mail address: {email!r}")
+        raise BadRequest(Msg("not an e-mail address: %(email)s", email=repr(email)))
     return email
 
 
@@ -84,26 +85,34 @@ def find_tenant(session: Session, ref: str, *, create: bool = False) -> Tenant:
     named = session.exec(select(Tenant).where(Tenant.name == ref)).all()
     if len(named) > 1:
         ids = ", ".join(t.id for t in named)
-        raise Conflict(f"{len(named)} tenants are named {ref!r}; give one of their ids: {ids}")
+        raise Conflict(
+            Msg(
+                "%(n)s tenants are named %(name)s; give one of their ids: %(ids)s",
+                n=len(named), name=repr(ref), ids=ids,
+            )
+        )
     if named:
         return named[0]
     if create:
         if not ref.strip() or len(ref) > 200:
-            raise BadRequest("a tenant name is 1-200 characters")
+            raise BadRequest(Msg("a tenant name is 1-200 characters"))
         tenant = Tenant(name=ref.strip())
         session.add(tenant)
         session.commit()
         return tenant
     known = session.exec(select(Tenant).order_by(col(Tenant.name))).all()
     listed = ", ".join(f"{t.name} ({t.id})" for t in known) or "none"
-    raise NotFound(f"no tenant {ref!r}; known tenants: {listed} (or pass --create-tenant)", code="unknown_tenant")
+    raise NotFound(
+        Msg("no tenant %(name)s; known tenants: %(known)s (or pass --create-tenant)", name=repr(ref), known=listed),
+        code="unknown_tenant",
+    )
 
 
 def find_user(session: Session, email: str) -> User:
     """The user with this e-mail, or NotFound."""
     user = session.exec(select(User).where(User.email == normalize_email(email))).first()
     if user is None:
-        raise NotFound(f"no user {email.strip().lower()!r}", code="unknown_user")
+        raise NotFound(Msg("no user %(email)s", email=repr(email.strip().lower())), code="unknown_user")
     return user
 
 
@@ -115,10 +124,11 @@ def create_user(session: Session, tenant: Tenant, email: str, role: str, passwor
     """
     email = normalize_email(email)
     if role not in ROLES:
-        raise BadRequest(f"unknown role {role!r}; a role is one of {', '.join(ROLES)}")
+        roles = ", ".join(ROLES)
+        raise BadRequest(Msg("unknown role %(role)s; a role is one of %(roles)s", role=repr(role), roles=roles))
     check_password(password)
     if session.exec(select(User).where(User.email == email)).first() is not None:
-        raise Conflict(f"{email} already has a Frontdesk account")
+        raise Conflict(Msg("%(email)s already has a Frontdesk account", email=email))
     user = User(tenant_id=tenant.id, email=email, password_hash=hasher.hash(password), role=role)
     session.add(user)
     session.commit()
@@ -156,6 +166,32 @@ def enabled_owners(session: Session, tenant_id: str) -> int:
     return sum(not h.startswith(DISABLED) for h in rows)
 
 
+def lock_owners(session: Session, tenant_id: str) -> None:
+    """Hold the tenant's owner changes for this session's transaction (until it commits or rolls back).
+
+    Demoting, disabling or removing an owner checks "someone else can still sign in as owner" and
+    then writes; two owners doing that to each other at once would both pass the check. Whoever
+    calls this first makes the other wait, so the second one's check sees the first one's change:
+    PostgreSQL locks the tenant row (SELECT ... FOR UPDATE); SQLite, which ignores FOR UPDATE,
+    takes its database write lock now (BEGIN IMMEDIATE) instead of at the first write. Call it
+    before reading what the check needs, and re-read rows loaded earlier (fresh()).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        driver = session.connection().connection.dbapi_connection
+        if driver is not None and not driver.in_transaction:  # pysqlite began none: no write lock held yet
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    session.exec(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update()).first()
+
+
+def fresh(session: Session, user: User) -> User:
+    """The user as the database has it now (after lock_owners), or NotFound when they were removed meanwhile."""
+    current = session.get(User, user.id, populate_existing=True)
+    if current is None:
+        raise NotFound(Msg("no user %(email)s", email=repr(user.email)), code="unknown_user")
+    return current
+
+
 @dataclass(frozen=True)
 class Disabled:
     """What disabling a user did."""
@@ -178,10 +214,20 @@ def disable_user(session: Session, email: str, *, by: User | None = None, reques
         NotFound: no such user; Conflict: the user is their tenant's last owner who can sign in.
     """
     user = find_user(session, email)
+    lock_owners(session, user.tenant_id)
+    user = fresh(session, user)
     if is_disabled(user):
+        session.rollback()
         return Disabled(already=True)
     if user.role == "owner" and enabled_owners(session, user.tenant_id) <= 1:
-        raise Conflict(f"{user.email} is the tenant's last owner who can sign in; make someone else an owner first")
+        refused = Conflict(
+            Msg(
+                "%(email)s is the tenant's last owner who can sign in; make someone else an owner first",
+                email=user.email,
+            )
+        )
+        session.rollback()  # let go of the owner lock now, not when the caller closes the session
+        raise refused
     user.password_hash = DISABLED + user.password_hash
     session.add(user)
     session.commit()

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from admin import audit
 from admin.auth import MANAGERS, CurrentUser, Forbidden, require_manager
-from admin.i18n import N_
+from admin.i18n import N_, Msg, localize
 from admin.routes import render, tenant_bot
 from server import privacy, voice_store
 from server.api.deps import ServicesDep, SessionDep
@@ -85,7 +85,12 @@ def require_privacy_access(user: User) -> None:
         Forbidden: the user is an agent.
     """
     if user.role not in (*MANAGERS, "viewer"):
-        raise Forbidden("agents cannot open the privacy page; ask an owner or admin")
+        raise Forbidden(Msg("agents cannot open the privacy page; ask an owner or admin"))
+
+
+def no_data(slug: str, customer: str) -> Msg:
+    """The refusal for a customer the bot holds nothing about."""
+    return Msg("bot %(bot)s has no data for customer %(customer)s", bot=repr(slug), customer=repr(customer))
 
 
 def recording_count(data_dir: Path | None, bot_id: str, conversation_id: str) -> int:
@@ -280,7 +285,7 @@ def save_settings(
 ) -> HTMLResponse | RedirectResponse:
     """Change the tenant's retention window (empty: keep) and whether original customer text is stored."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "change retention settings")
+    require_manager(user, N_("change retention settings"))
     form = {"retention_days": retention_days, "keep_original_text": keep_original_text}
     days: int | None = None
     if retention_days.strip():
@@ -289,7 +294,9 @@ def save_settings(
         except ValueError:
             days = 0
         if not 1 <= days <= MAX_RETENTION_DAYS:
-            message = f"retention must be a whole number of days from 1 to {MAX_RETENTION_DAYS}, or empty to keep"
+            wrong = Msg("retention must be a whole number of days from 1 to %(max)s, or empty to keep",
+                        max=MAX_RETENTION_DAYS)
+            message = localize(request, wrong)
             return privacy_page(
                 request, user, session, bot, services.settings.data_dir, status=400, form=form, form_error=message
             )
@@ -319,7 +326,7 @@ async def export_customer(
     data_dir = services.settings.data_dir
     found = look_up(session, bot, customer, data_dir)
     if not found.keys:
-        raise NotFound(f"bot {slug!r} has no data for customer {customer!r}", code="unknown_customer")
+        raise NotFound(no_data(slug, customer), code="unknown_customer")
     exported = await run_in_threadpool(export_found, services.engine, bot, found, data_dir)
     audit.record(
         session,
@@ -350,11 +357,11 @@ async def delete_customer(
 ) -> HTMLResponse | RedirectResponse:
     """Delete everything stored about one customer in one action; `confirm` must repeat the customer."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "delete customer data")
+    require_manager(user, N_("delete customer data"))
     data_dir = services.settings.data_dir
     found = look_up(session, bot, customer, data_dir)
     if not found.keys:
-        raise NotFound(f"bot {slug!r} has no data for customer {customer!r}", code="unknown_customer")
+        raise NotFound(no_data(slug, customer), code="unknown_customer")
     if confirm.strip() != customer:
         return privacy_page(
             request,
@@ -365,7 +372,7 @@ async def delete_customer(
             status=400,
             query=customer,
             found=found,
-            delete_error="type the customer exactly as shown to confirm the deletion",
+            delete_error=localize(request, Msg("type the customer exactly as shown to confirm the deletion")),
         )
     total = privacy.Deleted()
     for key in found.keys:

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from admin import audit
 from admin import kb_answers as answers
 from admin.auth import CurrentUser, require_editor
+from admin.i18n import N_, Msg, localize
 from admin.prefill import MAX_PREFILL, prefill
 from knowledge.loaders import LOADERS
 from server import store
@@ -41,7 +42,7 @@ def tenant_bot(session, user, slug: str) -> Bot:  # type: ignore[no-untyped-def]
     """A bot of the user's tenant, or 404 (other tenants' bots do not exist for them)."""
     bot = store.get_bot(session, slug)
     if bot.tenant_id != user.tenant_id:
-        raise NotFound(f"no bot named {slug!r}", code="unknown_bot")
+        raise NotFound(Msg("no bot named %(slug)s", slug=repr(slug)), code="unknown_bot")
     return bot
 
 
@@ -76,7 +77,7 @@ def transcript(conversation_id: str, request: Request, user: CurrentUser, sessio
     conversation = session.get(Conversation, conversation_id)
     bot = session.get(Bot, conversation.bot_id) if conversation else None
     if conversation is None or bot is None or bot.tenant_id != user.tenant_id:
-        raise NotFound("no such conversation", code="unknown_conversation")
+        raise NotFound(Msg("no such conversation"), code="unknown_conversation")
     messages = session.exec(
         select(Message).where(Message.conversation_id == conversation.id).order_by(col(Message.created_at))
     ).all()
@@ -129,11 +130,11 @@ async def upload_knowledge(
 ) -> HTMLResponse:
     """Upload documents from the console; they are queued and the page follows their status."""
     bot = tenant_bot(session, user, slug)
-    require_editor(user, "change knowledge")
+    require_editor(user, N_("change knowledge"))
     try:
         results = await upload_files(request, ingest, slug)
     except FrontdeskError as exc:
-        return knowledge_page(request, user, session, bot, upload_error=exc.message)
+        return knowledge_page(request, user, session, bot, upload_error=localize(request, exc))
     session.expire_all()
     audit.record(session, user, "knowledge.upload", slug, {"files": [r.file for r in results]}, request=request)
     return knowledge_page(request, user, session, bot, results=results)
@@ -148,14 +149,15 @@ async def add_answer(
     bot = tenant_bot(session, user, slug)
     entry = {"question": question, "answer": answer}
     try:
-        require_editor(user, "change knowledge")
+        require_editor(user, N_("change knowledge"))
         name, content = answers.document(question, answer)
         result = await run_in_threadpool(answers.queue, ingest, slug, name, content)
         if not result.ok:
-            raise BadRequest(result.error or "the answer could not be added")
+            raise BadRequest(result.error or Msg("the answer could not be added"))
     except FrontdeskError as exc:
         session.expire_all()
-        return knowledge_page(request, user, session, bot, status=exc.status, entry=entry, entry_error=exc.message)
+        error = localize(request, exc)
+        return knowledge_page(request, user, session, bot, status=exc.status, entry=entry, entry_error=error)
     audit.record(session, user, "knowledge.answer", f"{slug}/{result.slug}", request=request)
     target = f"/admin/bots/{quote(slug)}/knowledge?added={quote(result.slug or '')}#documents"
     return RedirectResponse(target, status_code=303)

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from admin import audit
 from admin.auth import CurrentUser, require_editor
-from admin.i18n import N_
+from admin.i18n import N_, Msg, localize
 from admin.prefill import prefill
 from admin.routes import render, tenant_bot
 from bot.dryrun import try_rules
@@ -67,7 +67,8 @@ def stored_rule(session: Session, bot: Bot, rule_id: str) -> ReplyRule:
     """A rule of this bot, or 404."""
     row = session.get(ReplyRule, rule_id)
     if row is None or row.bot_id != bot.id:
-        raise NotFound(f"no rule {rule_id!r} for bot {bot.slug!r}", code="unknown_rule")
+        unknown = Msg("no rule %(rule)s for bot %(bot)s", rule=repr(rule_id), bot=repr(bot.slug))
+        raise NotFound(unknown, code="unknown_rule")
     return row
 
 
@@ -121,16 +122,19 @@ def parse_rule(name: str, priority: str, enabled: bool, definition: str) -> Rule
     try:
         data = json.loads(definition)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"the rule JSON does not parse: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+        raise ConfigError(Msg(
+            "the rule JSON does not parse: %(error)s at line %(line)s, column %(column)s",
+            error=exc.msg, line=exc.lineno, column=exc.colno,
+        )) from exc
     if not isinstance(data, dict):
-        raise ConfigError('the rule JSON must be an object: {"when": {...}, "then": [...]}')
+        raise ConfigError(Msg('the rule JSON must be an object: {"when": {...}, "then": [...]}'))
     doubled = sorted(set(data) & set(COLUMNS))
     if doubled:
-        raise ConfigError(f"set {', '.join(doubled)} in the fields above the JSON, not in it")
+        raise ConfigError(Msg("set %(fields)s in the fields above the JSON, not in it", fields=", ".join(doubled)))
     try:
         number = int(priority)
     except ValueError as exc:
-        raise ConfigError("priority must be a whole number") from exc
+        raise ConfigError(Msg("priority must be a whole number")) from exc
     return Rule.from_dict({**data, "name": name.strip(), "priority": number, "enabled": enabled})
 
 
@@ -143,7 +147,7 @@ def save_rule(
 ) -> HTMLResponse | RedirectResponse:
     """Create a rule, or update the one named by rule_id; errors are shown beside the form."""
     bot = tenant_bot(session, user, slug)
-    require_editor(user, "change rules")
+    require_editor(user, N_("change rules"))
     asked = prefill(asked, MAX_TRY_CHARS)
     kept = {"asked": asked, "try_form": try_form_for(asked)} if asked else {}
     row = stored_rule(session, bot, rule_id) if rule_id else ReplyRule(bot_id=bot.id, name="")
@@ -151,14 +155,15 @@ def save_rule(
     try:
         rule = parse_rule(name, priority, enabled, definition)
     except ConfigError as exc:
-        return rules_page(request, user, session, bot, status=400, editor=editor, form_error=str(exc), **kept)
+        error = localize(request, exc)
+        return rules_page(request, user, session, bot, status=400, editor=editor, form_error=error, **kept)
     row.name, row.priority, row.enabled, row.definition = rule.name, rule.priority, rule.enabled, rule.definition()
     session.add(row)
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
-        message = f"a rule named {rule.name!r} already exists"
+        message = localize(request, Msg("a rule named %(name)s already exists", name=repr(rule.name)))
         return rules_page(request, user, session, bot, status=409, editor=editor, form_error=message, **kept)
     services.runtimes.reload_rules(bot.slug)
     audit.record(session, user, "rule.save", f"{bot.slug}/{rule.name}", {"new": not rule_id}, request=request)
@@ -171,7 +176,7 @@ def toggle_rule(
 ) -> RedirectResponse:
     """Enable a disabled rule, or disable an enabled one."""
     bot = tenant_bot(session, user, slug)
-    require_editor(user, "change rules")
+    require_editor(user, N_("change rules"))
     row = stored_rule(session, bot, rule_id)
     row.enabled = not row.enabled
     session.add(row)
@@ -187,7 +192,7 @@ def delete_rule(
 ) -> RedirectResponse:
     """Delete a rule (a flow waiting on it is dropped at the customer's next message)."""
     bot = tenant_bot(session, user, slug)
-    require_editor(user, "change rules")
+    require_editor(user, N_("change rules"))
     row = stored_rule(session, bot, rule_id)
     session.delete(row)
     session.commit()
@@ -202,9 +207,9 @@ def _json_object(label: str, text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{label} must be a JSON object: {exc.msg}") from exc
+        raise ConfigError(Msg("%(label)s must be a JSON object: %(error)s", label=label, error=exc.msg)) from exc
     if not isinstance(value, dict):
-        raise ConfigError(f'{label} must be a JSON object such as {{"plan": "pro"}}')
+        raise ConfigError(Msg('%(label)s must be a JSON object such as {"plan": "pro"}', label=label))
     return value
 
 
@@ -221,16 +226,17 @@ async def try_it(
     try_form = {"text": text, "channel": channel, "attributes": attributes, "slots": slots, "count": count}
     try:
         if not text.strip():
-            raise ConfigError("type a message to try")
+            raise ConfigError(Msg("type a message to try"))
         number = int(count) if count.strip() else 0
         if number < 0:
-            raise ConfigError("the message number must be 1 or more")
+            raise ConfigError(Msg("the message number must be 1 or more"))
         runtime = await run_in_threadpool(services.runtimes.get, bot.slug)
         trial = await run_in_threadpool(
             try_rules, runtime, text.strip(), channel.strip() or "web",
             _json_object("attributes", attributes), _json_object("slots", slots), number,
         )
     except (ConfigError, ValueError) as exc:
-        message = "the message number must be a whole number" if isinstance(exc, ValueError) else str(exc)
+        wrong = Msg("the message number must be a whole number") if isinstance(exc, ValueError) else exc
+        message = localize(request, wrong)
         return rules_page(request, user, session, bot, status=400, try_form=try_form, try_error=message, asked=asked)
     return rules_page(request, user, session, bot, try_form=try_form, trial=trial, asked=asked)

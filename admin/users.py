@@ -2,8 +2,10 @@
 
 Owners and admins manage users; only owners may grant or take away the owner and admin roles, or
 disable, enable and remove owners and admins. The last owner who can sign in can be neither
-demoted, disabled nor removed. Disabling keeps the user's row, role and history but locks them
-out (admin/operator_accounts.py, shared with `frontdesk users disable`).
+demoted, disabled nor removed, even by two owners acting on each other at the same moment: each
+change takes the tenant's owner lock (operator_accounts.lock_owners) and checks what the database
+holds then. Disabling keeps the user's row, role and history but locks them out
+(admin/operator_accounts.py, shared with `frontdesk users disable`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from admin import api_keys, audit, invites, sessions
 from admin.auth import (
+    DISABLED,
     MANAGERS,
     ROLES,
     CurrentUser,
@@ -28,9 +31,9 @@ from admin.auth import (
     require_owner,
     verify_password,
 )
-from admin.i18n import N_
+from admin.i18n import N_, Msg, localize
 from admin.login import begin_session
-from admin.operator_accounts import disable_user, enable_user, enabled_owners
+from admin.operator_accounts import disable_user, enable_user, enabled_owners, fresh, lock_owners
 from admin.routes import render
 from server.api.deps import SessionDep
 from server.errors import BadRequest, Conflict, FrontdeskError, NotFound
@@ -68,24 +71,44 @@ def tenant_user(session: Session, actor: User, user_id: str) -> User:
     """A user of the actor's tenant, or 404."""
     target = session.get(User, user_id)
     if target is None or target.tenant_id != actor.tenant_id:
-        raise NotFound("no such user", code="unknown_user")
+        raise NotFound(Msg("no such user"), code="unknown_user")
     return target
 
 
 def last_owner(session: Session, target: User) -> bool:
-    """Whether target is the tenant's only owner who can sign in (a disabled owner does not count)."""
+    """Whether target is the tenant's only owner who can sign in (a disabled owner does not count).
+
+    Only meaningful after locked(): otherwise another request may change the owners right after.
+    """
     return target.role == "owner" and not is_disabled(target) and enabled_owners(session, target.tenant_id) <= 1
+
+
+def locked(session: Session, actor: User, target: User) -> tuple[User, User]:
+    """Take the tenant's owner lock (held until commit or rollback) and re-read the actor and the target.
+
+    Returns:
+        (actor, target) as the database has them now, so every check after this sees changes that
+        other requests committed before (a role taken away, a user disabled or removed meanwhile).
+
+    Raises:
+        Forbidden: the actor was disabled meanwhile; NotFound: the actor or target was removed.
+    """
+    lock_owners(session, actor.tenant_id)
+    me = fresh(session, actor)
+    if is_disabled(me):
+        raise Forbidden(Msg("your account was disabled"))
+    return me, fresh(session, target)
 
 
 def check_role_change(session: Session, actor: User, target: User, role: str) -> None:
     """Refuse a role change the actor may not make, or one that leaves the tenant without an owner."""
-    require_manager(actor, "change roles")
+    require_manager(actor, N_("change roles"))
     if role not in ROLES:
-        raise BadRequest(f"a role is one of {', '.join(ROLES)}")
+        raise BadRequest(Msg("a role is one of %(roles)s", roles=", ".join(ROLES)))
     if {target.role, role} & {"owner", "admin"}:
-        require_owner(actor, "grant or take away the owner and admin roles")
+        require_owner(actor, N_("grant or take away the owner and admin roles"))
     if role != "owner" and last_owner(session, target):
-        raise Conflict("the last owner cannot be demoted; make someone else an owner first")
+        raise Conflict(Msg("the last owner cannot be demoted; make someone else an owner first"))
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -96,7 +119,7 @@ def users(request: Request, user: CurrentUser, session: SessionDep) -> HTMLRespo
 
 def _refused(request: Request, user: User, session: Session, exc: FrontdeskError) -> HTMLResponse:
     session.rollback()
-    return users_page(request, user, session, status=exc.status, error=exc.message)
+    return users_page(request, user, session, status=exc.status, error=localize(request, exc))
 
 
 @router.post("/users/{user_id}/role", response_model=None)
@@ -106,8 +129,9 @@ def change_role(
     """Give a user another role."""
     target = tenant_user(session, user, user_id)
     try:
-        check_role_change(session, user, target, role)
-    except (Forbidden, BadRequest, Conflict) as exc:
+        actor, target = locked(session, user, target)
+        check_role_change(session, actor, target, role)
+    except (Forbidden, BadRequest, Conflict, NotFound) as exc:
         return _refused(request, user, session, exc)
     before, target.role = target.role, role
     session.add(target)
@@ -130,14 +154,19 @@ def remove(user_id: str, request: Request, user: CurrentUser, session: SessionDe
     """Remove a user from the tenant."""
     target = tenant_user(session, user, user_id)
     try:
-        require_manager(user, "remove users")
+        actor, target = locked(session, user, target)
+        require_manager(actor, N_("remove users"))
         if target.role in ("owner", "admin"):
-            require_owner(user, "remove owners and admins")
+            require_owner(actor, N_("remove owners and admins"))
         if last_owner(session, target):
-            raise Conflict("the last owner cannot be removed")
-    except (Forbidden, Conflict) as exc:
+            raise Conflict(Msg("the last owner cannot be removed"))
+    except (Forbidden, Conflict, NotFound) as exc:
         return _refused(request, user, session, exc)
     email, role = target.email, target.role
+    if not is_disabled(target):  # decided under the lock: from here on they count as no owner
+        target.password_hash = DISABLED + target.password_hash
+        session.add(target)
+        session.commit()
     remove_user(session, target)
     audit.record(session, user, "user.remove", email, {"role": role}, request=request)
     if target.id == user.id:
@@ -147,11 +176,16 @@ def remove(user_id: str, request: Request, user: CurrentUser, session: SessionDe
 
 def check_disable(actor: User, target: User, what: str) -> None:
     """Refuse to disable or enable a user the actor may not manage, or (disabling) the actor themself."""
-    require_manager(actor, f"{what} users")
+    disabling = what == "disable"
+    require_manager(actor, N_("disable users") if disabling else N_("enable users"))
     if target.role in ("owner", "admin"):
-        require_owner(actor, f"{what} owners and admins")
+        require_owner(actor, N_("disable owners and admins") if disabling else N_("enable owners and admins"))
     if target.id == actor.id:
-        raise Conflict(f"you cannot {what} your own account; ask another owner")
+        raise Conflict(
+            Msg("you cannot disable your own account; ask another owner")
+            if disabling
+            else Msg("you cannot enable your own account; ask another owner")
+        )
 
 
 @router.post("/users/{user_id}/disable", response_model=None)
@@ -159,9 +193,10 @@ def disable(user_id: str, request: Request, user: CurrentUser, session: SessionD
     """Stop a user from signing in: their sessions end and the API keys they created are revoked."""
     target = tenant_user(session, user, user_id)
     try:
-        check_disable(user, target, "disable")
+        actor, target = locked(session, user, target)
+        check_disable(actor, target, "disable")
         done = disable_user(session, target.email, by=user, request=request)
-    except (Forbidden, Conflict) as exc:
+    except (Forbidden, Conflict, NotFound) as exc:
         return _refused(request, user, session, exc)
     notice = "already_disabled" if done.already else "disabled"
     return RedirectResponse(f"/admin/users?notice={notice}", status_code=303)
@@ -189,7 +224,7 @@ def change_password(
     me = tenant_user(session, user, user.id)
     try:
         if getattr(request.state, "api_key", None) is not None or not verify_password(me, current):
-            raise Forbidden("the current password is wrong", code="bad_password")
+            raise Forbidden(Msg("the current password is wrong"), code="bad_password")
         check_password(password, confirm)
     except FrontdeskError as exc:
         return _refused(request, user, session, exc)

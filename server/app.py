@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from admin import TEMPLATES_DIR
@@ -38,7 +39,8 @@ from server.api.voice import router as voice_router
 from server.api.widget import router as widget_router
 from server.chat import ChatService
 from server.context import Services
-from server.errors import FrontdeskError
+from server.db import DATABASE_UNAVAILABLE
+from server.errors import FrontdeskError, Unavailable
 from server.hub import make_hub
 from server.ingest_queue import IngestQueue
 from server.privacy import install_log_redaction, retention_loop
@@ -77,6 +79,13 @@ def install_error_handlers(app: FastAPI) -> None:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         message = "request body too large" if exc.status_code == 413 else str(exc.detail)
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        down = Unavailable(DATABASE_UNAVAILABLE)
+        return JSONResponse(down.body(), status_code=down.status, headers=down.headers)
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:

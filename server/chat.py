@@ -6,12 +6,12 @@ import asyncio
 import copy
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import anyio
 from sqlalchemy import func, update
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from bot import handoff
@@ -20,6 +20,7 @@ from bot.types import BotReply, ConversationState, Trace
 from server import store
 from server.admission import Admission, Busy, record_busy
 from server.context import Services
+from server.db import DATABASE_DOWN
 from server.errors import BadRequest, FrontdeskError, Unavailable
 from server.privacy import text_to_store
 from server.tables import Bot, Conversation, Message
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 SendChunk = Callable[[str], Awaitable[None]]
 RESTART = object()  # queued when the streamed pieces so far must be discarded
 UNAVAILABLE = "we could not save your message just now; please send it again"  # resending is idempotent per id
+REPLY_UNAVAILABLE = "your message is saved but we could not save the reply just now; please send it again"
 
 
 @dataclass
@@ -86,7 +88,7 @@ class ChatService:
                 earlier = store.history(session, conversation.id, limit=21)
                 past = store.turns([m for m in earlier if m.id != received.message.id][-20:])
                 state = load_state(session, conversation.id)
-        except OperationalError as exc:  # the database is down: never claim the message is saved
+        except DATABASE_DOWN as exc:  # the database is down: never claim the message is saved
             log.warning("database unavailable while receiving a message: %s", exc)
             raise Unavailable(UNAVAILABLE) from exc
         before = copy.deepcopy(state)
@@ -95,25 +97,27 @@ class ChatService:
         if received.duplicate and received.reply is not None:
             return TurnOutcome(received.message, received.reply, True, status)
         if not handoff.bot_answers(status):  # a person answers
-            with Session(engine, expire_on_commit=False) as session:
+            with saving_outcome(received.message), Session(engine, expire_on_commit=False) as session:
                 store.mark_held(session, received.message)
             return TurnOutcome(received.message, None, received.duplicate, status)
         cancel = cancel or threading.Event()
         try:
             reply = await self._answer(bot.slug, text, past, conversation, send_chunk, send_reset, cancel, state)
         except Busy as exc:  # the wait queue is full: the message stays stored with that outcome
-            record_busy(engine, received.message, exc)
+            with saving_outcome(received.message):
+                record_busy(engine, received.message, exc)
             raise
         except GenerationBusy as exc:  # the model is full and the passages gave no answer: the same busy
             busy = Busy.from_generation(exc, self.admission.retry_after)
-            record_busy(engine, received.message, busy)
+            with saving_outcome(received.message):
+                record_busy(engine, received.message, busy)
             raise busy from exc
         except Exception as exc:
             log.exception("turn failed for conversation %s", conversation.id)
-            with Session(engine, expire_on_commit=False) as session:
+            with saving_outcome(received.message), Session(engine, expire_on_commit=False) as session:
                 store.record_failure(session, received.message, f"{type(exc).__name__}: {exc}")
             reply = self._failure_reply(bot, exc)
-        with Session(engine, expire_on_commit=False) as session:
+        with saving_outcome(received.message), Session(engine, expire_on_commit=False) as session:
             stored = store.record_reply(session, received.message, reply)
             if reply.state is not None:
                 save_state(session, conversation.id, before, reply.state)
@@ -175,6 +179,18 @@ class ChatService:
         trace = Trace(fallback_reason=f"internal error: {type(exc).__name__}")
         text = bot.fallback or "Sorry, something went wrong on our side. Please try again in a moment."
         return BotReply(text, [], None, True, trace)
+
+
+@contextmanager
+def saving_outcome(customer: Message) -> Iterator[None]:
+    """Around the writes after the customer message is stored: if the database went away meanwhile, the
+    caller gets a retryable Unavailable. The message stays stored without an outcome; re-sending it with
+    the same id answers it, and the sweeper gives it a failed outcome if nobody does."""
+    try:
+        yield
+    except DATABASE_DOWN as exc:
+        log.warning("database unavailable while storing the outcome of message %s: %s", customer.id, exc)
+        raise Unavailable(REPLY_UNAVAILABLE) from exc
 
 
 def load_state(session: Session, conversation_id: str) -> ConversationState:

@@ -7,14 +7,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CONNECT_TIMEOUT_S = 10  # a database host that stops answering fails a turn in seconds, not a TCP timeout
+DATABASE_DOWN = (OperationalError, InterfaceError)  # unreachable, restarting, or the connection died: retryable
+DATABASE_UNAVAILABLE = "the database cannot be reached just now; please try again in a moment"
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for url; SQLite gets WAL, a busy timeout and foreign keys."""
+    """An engine for url; SQLite gets WAL, a busy timeout and foreign keys; PostgreSQL a pre-ping and timeout."""
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and ":memory:" not in url:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -31,7 +35,10 @@ def create_db_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # pre-ping: after a restart the pool holds dead connections; each checkout tests its connection and
+    # a dead one invalidates the whole pool, so the first turn after the restart reconnects.
+    connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT_S}
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+import gettext
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Translatable(Protocol):
+    """A message that the console can show in the reader's language (admin/i18n.py ``Msg``).
+
+    ``str()`` of it is the English text.
+    """
+
+    def localize(self, catalog: gettext.NullTranslations) -> str:
+        """The message in the catalog's language."""
+        ...
 
 
 class FrontdeskError(Exception):
-    """An error whose message is safe to show to the caller."""
+    """An error whose message is safe to show to the caller.
+
+    The message is text or a ``Translatable``; ``message`` and ``str(error)`` are always English
+    (logs, the JSON API), and ``translatable`` keeps the original for the console to translate.
+    """
 
     code = "error"
     status = 400
 
-    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Translatable, code: str | None = None, status: int | None = None) -> None:
+        self.message = str(message)
+        self.translatable = message if isinstance(message, Translatable) else None
+        super().__init__(self.message)
         self.code = code or self.code
         self.status = status or self.status
 
@@ -48,3 +66,4 @@ class Unavailable(FrontdeskError):
 
     code = "unavailable"
     status = 503
+    headers = {"Retry-After": "5"}  # the pool reconnects as soon as the database is back

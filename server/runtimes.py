@@ -22,10 +22,12 @@ from bot.generation.base import Generator
 from bot.generation.factory import create_generator
 from bot.hours import parse_hours
 from bot.http_action import HttpServices
+from bot.intents import OUT_OF_SCOPE
 from bot.intents.classifier import IntentClassifier
 from bot.rules import Rule
 from bot.runtime import BotRuntime
 from bot.types import BotProfile, BotServices
+from bot.voice.vocabulary import DomainTexts, texts_from_chunks
 from knowledge.base import KnowledgeBase
 from knowledge.embeddings import EmbedderCache
 from knowledge.rerank import Relevance, Reranker, reranker_for
@@ -35,7 +37,7 @@ from server.presence import any_agent_online
 from server.secret_box import SecretBox
 from server.settings import Settings
 from server.store import get_bot
-from server.tables import Bot, Chunk, Document, IntentModel, ReplyRule
+from server.tables import Bot, Chunk, Document, Intent, IntentExample, IntentModel, ReplyRule
 
 log = logging.getLogger(__name__)
 # how stale a runtime may be after another process (the CLI, another worker) changes its bot's intent
@@ -191,6 +193,25 @@ class RuntimeRegistry:
         with Session(self.engine) as session:
             bot = get_bot(session, slug)
             return (bot.name, bot.persona, bot.greeting, bot.fallback, json.dumps(bot.hours, sort_keys=True))
+
+    def speech_mark(self, slug: str) -> object:
+        """A cheap fingerprint of what a bot's speech vocabulary is built from: intent examples and documents."""
+        with Session(self.engine) as session:
+            bot = get_bot(session, slug)
+            examples = session.exec(
+                select(func.count(col(IntentExample.id)), func.max(IntentExample.created_at))
+                .join(Intent).where(Intent.bot_id == bot.id)
+            ).one()
+        return (tuple(examples), self._knowledge_mark(slug))
+
+    def speech_texts(self, slug: str) -> DomainTexts:
+        """A bot's in-scope intent examples and its knowledge chunks, for its speech vocabulary."""
+        with Session(self.engine) as session:
+            bot = get_bot(session, slug)
+            examples = session.exec(
+                select(IntentExample.text).join(Intent).where(Intent.bot_id == bot.id, Intent.name != OUT_OF_SCOPE)
+            ).all()
+        return texts_from_chunks(self._chunks_from_db(slug), examples)
 
     def reload_profile(self, slug: str) -> None:
         """Give a built runtime the bot's current profile (after its hours or texts changed)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +14,11 @@ from bot import handoff
 from bot.types import BotReply, Turn
 from server.errors import Conflict, NotFound
 from server.tables import Bot, Conversation, Message, utcnow
+
+BUSY = "busy"  # trace `outcome` of a message refused as busy (server/admission.record_busy)
+REFUSED = "refused"  # trace key of a re-sent message: the busy outcome it had before the re-send
+RETRIED_AT = "retried_at"  # trace key: when a message refused as busy was re-sent (ISO 8601, UTC)
+_BUSY_KEYS = ("error", "outcome", "busy_source", "retry_after")  # what record_busy writes
 
 
 def get_bot(session: Session, slug: str) -> Bot:
@@ -42,11 +49,15 @@ def start_conversation(
 
 @dataclass
 class Received:
-    """A stored customer message, and its stored reply when this was a redelivery."""
+    """A stored customer message, and its stored reply when this was a redelivery.
+
+    `retried`: a redelivery of a message refused as busy, now `received` again: run its turn.
+    """
 
     message: Message
     reply: Message | None
     duplicate: bool
+    retried: bool = False
 
 
 def receive(session: Session, conversation: Conversation, text: str, client_id: str | None) -> Received:
@@ -54,7 +65,7 @@ def receive(session: Session, conversation: Conversation, text: str, client_id: 
     if client_id:
         existing = _by_client_id(session, conversation.id, client_id)
         if existing is not None:
-            return Received(existing, reply_to(session, existing.id), True)
+            return _redelivered(session, existing)
     message = Message(conversation_id=conversation.id, role="customer", text=text, client_id=client_id)
     session.add(message)
     session.exec(  # type: ignore[call-overload]
@@ -67,8 +78,72 @@ def receive(session: Session, conversation: Conversation, text: str, client_id: 
         existing = _by_client_id(session, conversation.id, client_id or "")
         if existing is None:
             raise
-        return Received(existing, reply_to(session, existing.id), True)
+        return _redelivered(session, existing)
     return Received(message, None, False)
+
+
+def _redelivered(session: Session, message: Message) -> Received:
+    """A message stored before under the same client id; one refused as busy is taken up again."""
+    reply = reply_to(session, message.id)
+    retried = reply is None and refused_as_busy(message) and _retry(session, message)
+    return Received(message, reply, True, retried)
+
+
+def refused_as_busy(message: Message) -> bool:
+    """The message's last outcome is a busy refusal (not a crash): re-sending it may answer it."""
+    trace = message.trace or {}
+    return (
+        message.status == "failed"
+        and trace.get("outcome") == BUSY
+        and str(trace.get("error", "")).startswith(f"{BUSY}:")
+    )
+
+
+def _retry(session: Session, message: Message) -> bool:
+    """The customer re-sent a message refused as busy: it is `received` again, waiting for this turn.
+
+    The refusal stays on the trace under `refused`; `retried_at` restarts the sweeper's clock, so
+    a retried turn whose worker dies still gets an outcome, and a running one is not taken as stale.
+    The update only applies while the message is still the busy refusal read above (False when
+    another socket took it up first). The conversation's updated_at moves too, so a metrics day
+    already rolled up with it is recomputed.
+    """
+    now = utcnow()
+    old = dict(message.trace or {})
+    refusal = {key: old.pop(key) for key in _BUSY_KEYS if key in old}
+    trace: dict[str, Any] = {**old, REFUSED: refusal, RETRIED_AT: iso(now)}
+    taken = session.exec(  # type: ignore[call-overload]
+        update(Message)
+        .where(
+            col(Message.id) == message.id,
+            col(Message.status) == "failed",
+            _trace_text("outcome") == BUSY,
+        )
+        .values(status="received", trace=trace)
+    )
+    if taken.rowcount == 1:
+        session.exec(  # type: ignore[call-overload]
+            update(Conversation).where(col(Conversation.id) == message.conversation_id).values(updated_at=now)
+        )
+    session.commit()
+    session.refresh(message)
+    return bool(taken.rowcount == 1)
+
+
+def _trace_text(key: str) -> Any:
+    """SQL: the trace's `key` as text (NULL when absent), on SQLite and PostgreSQL alike."""
+    return Message.trace[key].as_string()  # type: ignore[index]
+
+
+def not_retried_after(cutoff: datetime) -> Any:
+    """SQL: the message was never re-sent after a busy refusal, or was re-sent before cutoff."""
+    retried = _trace_text(RETRIED_AT)
+    return retried.is_(None) | (retried < iso(cutoff))
+
+
+def iso(moment: datetime) -> str:
+    """A timestamp as trace text; one fixed format, so that the text sorts as the time does."""
+    return moment.isoformat(timespec="microseconds")
 
 
 def _by_client_id(session: Session, conversation_id: str, client_id: str) -> Message | None:
@@ -105,11 +180,19 @@ def record_reply(session: Session, customer: Message, reply: BotReply) -> Messag
 
 
 def record_failure(session: Session, customer: Message, error: str) -> None:
-    """Mark a customer message whose turn failed, keeping the reason."""
+    """Mark a customer message whose turn failed, keeping the reason beside what its trace held
+    (a voice message's audio, a channel's address, an earlier busy refusal)."""
+    trace = {**trace_of(session, customer.id), "error": error[:500]}
     session.exec(  # type: ignore[call-overload]
-        update(Message).where(col(Message.id) == customer.id).values(status="failed", trace={"error": error[:500]})
+        update(Message).where(col(Message.id) == customer.id).values(status="failed", trace=trace)
     )
     session.commit()
+
+
+def trace_of(session: Session, message_id: str) -> dict[str, Any]:
+    """A message's trace as stored now ({} when it has none)."""
+    trace = session.exec(select(Message.trace).where(Message.id == message_id)).first()
+    return dict(trace or {})
 
 
 def mark_held(session: Session, customer: Message) -> None:

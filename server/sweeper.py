@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot import handoff
+from server import store
 from server.tables import Conversation, Message, utcnow
 
 log = logging.getLogger(__name__)
@@ -63,17 +64,20 @@ def stale_ids(session: Session, stale_after: timedelta, limit: int) -> list[str]
     """Ids of customer messages still `received` after stale_after, whose conversation the bot owns.
 
     Messages of a conversation a person holds wait for that person, not for a turn; a message that
-    already has a reply, or that an agent answered after, is not abandoned either.
+    already has a reply, or that an agent answered after, is not abandoned either. A message re-sent
+    after a busy refusal counts from the re-send (`trace.retried_at`), not from when it was stored.
     """
     reply = aliased(Message)
     later_agent = aliased(Message)
+    cutoff = utcnow() - stale_after
     query = (
         select(Message.id)
         .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
         .where(
             col(Message.role) == "customer",
             col(Message.status) == "received",
-            col(Message.created_at) < utcnow() - stale_after,
+            col(Message.created_at) < cutoff,
+            store.not_retried_after(cutoff),  # a message re-sent after a busy refusal: its clock restarted
             col(Conversation.status) == handoff.BOT,
             ~exists().where(reply.reply_to == Message.id),
             ~exists().where(
@@ -93,10 +97,11 @@ def stale_ids(session: Session, stale_after: timedelta, limit: int) -> list[str]
 def claim(session: Session, message_id: str, stale_after: timedelta) -> Swept | None:
     """Mark one message failed and store the apology, in one transaction; None if another worker took it."""
     reason = f"no reply within {int(stale_after.total_seconds())} s: the worker running the turn stopped"
+    trace = {**store.trace_of(session, message_id), "error": reason, "outcome": ABANDONED}  # keep audio, address
     result = session.exec(  # type: ignore[call-overload]
         update(Message)
         .where(col(Message.id) == message_id, col(Message.status) == "received")
-        .values(status="failed", trace={"error": reason, "outcome": ABANDONED})
+        .values(status="failed", trace=trace)
     )
     if result.rowcount != 1:
         session.rollback()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -94,7 +95,7 @@ class VoiceService:
                 transcript = Transcript(recognition.strip(), "", 0.0, 0.0, 0.0, "platform")
                 info["stt"] = {"model": "platform recognition"}
             else:
-                transcript = await anyio.to_thread.run_sync(self.engine.hear, data, limiter=self.limiter)
+                transcript = await anyio.to_thread.run_sync(self.hear_for, bot, data, limiter=self.limiter)
                 info["stt"] = transcript.to_dict()
         except VoiceError as exc:
             log.info("voice message %s not transcribed: %s", message.id, exc)
@@ -105,6 +106,14 @@ class VoiceService:
             text = text_to_store(session, bot, transcript.text)
             message = voice_store.merge_trace(session, message.id, info, text=text, status="received")
         return Heard(message, transcript)
+
+    def hear_for(self, bot: Bot, data: bytes) -> Transcript:
+        """Transcribe, biased towards the bot's own words (its vocabulary is cached and rebuilt when they change)."""
+        runtimes = self.chat.services.runtimes
+        vocabulary = self.engine.vocabulary(
+            bot.id, partial(runtimes.speech_mark, bot.slug), partial(runtimes.speech_texts, bot.slug)
+        )
+        return self.engine.hear(data, vocabulary)
 
     async def speak(
         self, bot_id: str, conversation_id: str, reply: Message, language: str | None, fmt: OutputFormat
@@ -120,7 +129,8 @@ class VoiceService:
             return None
         name = voice_store.save(self.data_dir, bot_id, conversation_id, reply.id, spoken.data, f".{fmt}")
         tts = {
-            "engine": self.engine.synthesizer().name, "voice": spoken.speech.voice, "language": spoken.speech.language,
+            "engine": spoken.speech.engine or self.engine.synthesizer().name,
+            "voice": spoken.speech.voice, "language": spoken.speech.language,
             "seconds": round(spoken.speech.audio.seconds, 2), "elapsed": round(spoken.speech.elapsed, 2),
         }
         with Session(engine, expire_on_commit=False) as session:

@@ -76,8 +76,9 @@ class ExtractiveGenerator:
                 sources.append(n)
         if not texts:
             return ""
-        scores = np.asarray(self.relevance(request.question, texts), dtype=np.float32)
-        best = int(scores.argmax())
+        best = 0  # a single window is the answer whatever it scores: no model call
+        if len(texts) > 1:
+            best = int(np.asarray(self.relevance(request.question, texts), dtype=np.float32).argmax())
         return f"{texts[best]} [{sources[best]}]"
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:

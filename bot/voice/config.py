@@ -14,8 +14,10 @@ class VoiceSettings(BaseModel):
         "a folder holding a CTranslate2 Whisper model (model.bin, config.json, tokenizer.json), or 'none'.",
     )
     tts: str = Field(
-        default="espeak-ng",
-        description="'espeak-ng' (Debian package espeak-ng; Mandarin and English) or 'none'.",
+        default="auto",
+        description="'auto' (Kokoro-82M for Mandarin where installed: pip install 'frontdesk[kokoro]' and "
+        "scripts/install.sh; else espeak-ng), 'kokoro' or 'kokoro:VOICE', 'espeak-ng' (Debian package; "
+        "Mandarin and English) or 'none'.",
     )
     languages: list[str] = Field(
         default_factory=lambda: ["zh", "en"],
@@ -25,6 +27,13 @@ class VoiceSettings(BaseModel):
     compute_type: str = Field(default="int8", description="CTranslate2 compute type: int8, float16, float32…")
     threads: int = Field(default=2, ge=1, le=64, description="CPU threads for speech-to-text.")
     beam_size: int = Field(default=5, ge=1, le=10)
+    vocabulary_tokens: int = Field(
+        default=100,
+        ge=0,
+        le=223,
+        description="Whisper tokens of the bot's own words (from its intent examples and knowledge) given to "
+        "speech-to-text as hotwords, per detected language; 0 turns the biasing off.",
+    )
     max_seconds: float = Field(default=60.0, gt=0, le=600, description="Longer audio is refused.")
     max_bytes: int = Field(default=5 * 2**20, ge=1024, description="Largest audio upload or download.")
     reply_audio: Literal["when_spoken", "always", "never"] = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from bot.voice.audio import Audio, OutputFormat, decode, encode
 from bot.voice.config import VoiceSettings
 from bot.voice.stt import Transcriber, Transcript, create_transcriber
 from bot.voice.tts import Speech, Synthesizer, create_synthesizer, speakable
+from bot.voice.vocabulary import EMPTY, DomainTexts, Vocabulary, VocabularyCache
 
 
 @dataclass
@@ -42,6 +44,7 @@ class VoiceEngine:
         self._transcriber = transcriber
         self._synthesizer = synthesizer
         self._lock = threading.Lock()
+        self.vocabularies = VocabularyCache()
 
     @property
     def listens(self) -> bool:
@@ -63,7 +66,14 @@ class VoiceEngine:
             if self._transcriber is None:
                 s = self.settings
                 self._transcriber = create_transcriber(
-                    s.stt, self.cache_dir, s.languages, s.device, s.compute_type, s.threads, s.beam_size
+                    s.stt,
+                    self.cache_dir,
+                    s.languages,
+                    s.device,
+                    s.compute_type,
+                    s.threads,
+                    s.beam_size,
+                    s.vocabulary_tokens,
                 )
             return self._transcriber
 
@@ -71,7 +81,9 @@ class VoiceEngine:
         """The text-to-speech backend (VoiceOff when it cannot be built)."""
         with self._lock:
             if self._synthesizer is None:
-                self._synthesizer = create_synthesizer(self.settings.tts, self.settings.espeak_rate)
+                self._synthesizer = create_synthesizer(
+                    self.settings.tts, self.settings.espeak_rate, self.settings.threads
+                )
             return self._synthesizer
 
     def decode(self, data: bytes) -> Audio:
@@ -82,14 +94,32 @@ class VoiceEngine:
             raise AudioTooLong(f"the audio is larger than {self.settings.max_bytes // 1024} KiB")
         return decode(data, self.settings.max_seconds)
 
-    def hear(self, data: bytes) -> Transcript:
-        """Decode and transcribe (blocking: call it off the event loop).
+    def vocabulary(self, key: str, fingerprint: Callable[[], Hashable], texts: Callable[[], DomainTexts]) -> Vocabulary:
+        """A bot's speech vocabulary, cached and rebuilt when its fingerprint changes (blocking on a rebuild).
+
+        Args:
+            key: the bot (its id).
+            fingerprint: a cheap mark of the bot's intents and knowledge (compared every few seconds).
+            texts: the bot's intent examples, titles, headings and passages (read on a change).
+
+        Returns:
+            The vocabulary; empty when biasing is off (`vocabulary_tokens` 0).
+        """
+        if self.settings.vocabulary_tokens <= 0:
+            return EMPTY
+        return self.vocabularies.get(key, fingerprint, texts)
+
+    def hear(self, data: bytes, vocabulary: Vocabulary | None = None) -> Transcript:
+        """Decode and transcribe, biased towards a bot's vocabulary when given (blocking: call it off the event loop).
 
         Raises:
             AudioInvalid, AudioTooLong, TranscriptionFailed, VoiceOff.
         """
         transcriber = self.transcriber()
-        return transcriber.transcribe(self.decode(data))
+        audio = self.decode(data)
+        if vocabulary is None or not vocabulary.terms:
+            return transcriber.transcribe(audio)
+        return transcriber.transcribe(audio, vocabulary)
 
     def speak(self, text: str, language: str | None, fmt: OutputFormat) -> Spoken:
         """Synthesise a reply and encode it (blocking).

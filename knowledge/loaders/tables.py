@@ -13,6 +13,7 @@ from typing import BinaryIO
 from knowledge.errors import CorruptDocument
 from knowledge.loaders import ooxml
 from knowledge.loaders.registry import LoadedDocument, Part, Source, loader, title_from_name
+from knowledge.loaders.xlsx_escapes import decode_row
 
 QUESTION_COLUMNS = ("question", "questions", "q", "title", "问题", "问", "标题")
 ANSWER_COLUMNS = ("answer", "answers", "a", "body", "答案", "回答", "答", "内容")
@@ -134,7 +135,7 @@ def _xlsx_rows(source: Source, position: list[float | None]) -> Iterator[Sequenc
     try:
         headers: list[Iterable[object]] = []
         for sheet in book.worksheets:
-            rows = sheet.iter_rows(values_only=True)
+            rows = map(decode_row, sheet.iter_rows(values_only=True))  # "_x000D_" -> "\r"
             header = next(rows, None)
             if header is None:
                 continue

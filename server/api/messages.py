@@ -33,6 +33,7 @@ async def post_message(
     else:
         user_id = widget.verified_user(chat.services.secrets, bot, body.user_id, body.user_hash)
         conversation = store.start_conversation(session, bot, "api", user_id)
+    session.commit()  # end the read transaction: no pooled connection held idle through the turn
     await request.app.state.limiter.check("conversation", conversation.id)
     outcome = await chat.turn(bot, conversation, body.text, body.client_message_id)
     reply = outcome.reply

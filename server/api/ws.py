@@ -26,8 +26,9 @@ from server.api.schemas import (
     MessageFrame,
     MessagePublic,
 )
-from server.chat import ChatService
-from server.errors import BadRequest, FrontdeskError
+from server.chat import UNAVAILABLE, ChatService
+from server.db import DATABASE_DOWN, DATABASE_UNAVAILABLE
+from server.errors import BadRequest, FrontdeskError, Unavailable
 from server.hub import Event, Hub
 from server.metrics import feedback as feedback_store
 from server.ratelimit import RateLimiter, RetryLater
@@ -42,7 +43,7 @@ FRAMES: TypeAdapter[Any] = TypeAdapter(ClientFrame)
 MAX_FRAME_BYTES = 64 * 1024
 CLOSE_FORBIDDEN = 4403  # the page's origin may not embed this bot's widget
 CLOSE_UNKNOWN = 4404  # no such bot (or widget key)
-CLOSE_TRY_LATER = 1013  # too many connects from this address: try again later
+CLOSE_TRY_LATER = 1013  # too many connects from this address, or the database is down: try again later
 AUDIO_GRACE_S = 10.0  # a shutdown waits this long for replies still being spoken
 
 
@@ -169,6 +170,9 @@ class ChatSocket:
                 await self.send(exc.frame(getattr(frame, "id", None)))
             except FrontdeskError as exc:
                 await self.error(exc.code, exc.message, getattr(frame, "id", None))
+            except DATABASE_DOWN as exc:  # hello, feedback, events: the socket stays open for a retry
+                log.warning("database unavailable for a %s frame: %s", type(frame).__name__, exc)
+                await self.error("unavailable", DATABASE_UNAVAILABLE, getattr(frame, "id", None))
 
     async def admit(self, frame: Any) -> None:
         """Refuse a frame while the server drains, or over the address's or conversation's rate."""
@@ -223,6 +227,9 @@ class ChatSocket:
                 await self.send(exc.frame(frame.id))
         except FrontdeskError as exc:
             await self._try_send_error(exc.code, exc.message, frame.id)
+        except DATABASE_DOWN as exc:  # no conversation could be started: the message is not saved
+            log.warning("database unavailable before a message was stored: %s", exc)
+            await self._try_send_error("unavailable", UNAVAILABLE, frame.id)
         except Exception:
             log.exception("turn failed on the socket")
             await self._try_send_error("internal", "something went wrong; your message is saved", frame.id)
@@ -384,6 +391,9 @@ async def serve_bot(ws: WebSocket, find: Callable[[Session], Bot]) -> None:
             bot = find(session)
         except FrontdeskError as exc:
             return await refuse(ws, exc, CLOSE_UNKNOWN)
+        except DATABASE_DOWN as exc:  # the widget reconnects later, as after a 1013 for a rate limit
+            log.warning("database unavailable when a socket connected: %s", exc)
+            return await refuse(ws, Unavailable(DATABASE_UNAVAILABLE), CLOSE_TRY_LATER)
     try:
         widget.check_origin(bot, ws.headers.get("origin"), ws.headers.get("host"))
     except widget.OriginRefused as exc:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import re
+from dataclasses import dataclass
 
 import httpx
 from fastapi import BackgroundTasks
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from server import store
+from server.admission import Busy
 from server.channels import buttons as qr
 from server.channels import survey
 from server.channels.base import (
@@ -106,6 +108,14 @@ def install_redaction() -> None:
         logger.addFilter(RedactTokens())
 
 
+@dataclass(frozen=True)
+class BusyRetry:
+    """How a channel message refused as busy is re-run: attempts in all, and the longest wait between them."""
+
+    attempts: int = 4
+    max_wait: float = 15.0
+
+
 class ChannelService:
     """The webhooks' logic; one per app, built in the channels router's lifespan."""
 
@@ -115,8 +125,10 @@ class ChannelService:
         http: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = None,
         voice: ChannelVoice | None = None,
+        busy: BusyRetry | None = None,
     ) -> None:
         self.chat = chat
+        self.busy = busy or BusyRetry()
         self.voice = voice  # voice notes in, spoken replies out (server/voice_turns.py); None: text only
         self.engine = chat.services.engine
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
@@ -193,7 +205,7 @@ class ChannelService:
             if stored is None:
                 continue
             conversation, received = stored
-            if not received.duplicate:
+            if not received.duplicate or received.retried:  # new, or re-sent after a busy refusal
                 pending.append((conversation, message))
             elif received.reply is not None:  # a redelivery: resend only if the first send failed
                 background.add_task(self.deliver, channel, message, received.reply)
@@ -308,18 +320,44 @@ class ChannelService:
             return False
 
     async def turn(self, bot: Bot, conversation: Conversation, message: InboundMessage) -> Message | None:
-        """Run the stored message's turn through ChatService; the stored reply (None: a person holds it)."""
-        outcome = await self.chat.turn(bot, conversation, message.text, message.message_id)
-        return outcome.reply
+        """Run the stored message's turn through ChatService; the stored reply (None: a person holds it).
+
+        A platform has already been told "ok", so nobody re-sends a message refused as busy: the
+        turn is re-run here after the server's retry_after, a few times. Each refusal is recorded on
+        the message (status failed, trace outcome busy) and each re-run takes it up again (store.receive).
+        """
+        for attempt in range(self.busy.attempts):
+            try:
+                outcome = await self.chat.turn(bot, conversation, message.text, message.message_id)
+                return outcome.reply
+            except Busy as exc:
+                if attempt + 1 == self.busy.attempts:
+                    raise
+                log.info("turn of %s message %s refused as busy; retry %d", message.channel, message.message_id,
+                         attempt + 1)
+                await asyncio.sleep(min(exc.retry_after, self.busy.max_wait))
+        return None
+
+    async def settled_turn(self, bot: Bot, conversation: Conversation, message: InboundMessage) -> Message | None:
+        """turn(), with None also when the server stayed busy through every retry (the message keeps
+        its busy outcome, and a platform redelivery of it runs the turn again)."""
+        try:
+            return await self.turn(bot, conversation, message)
+        except Busy:
+            log.warning("gave up on %s message %s: busy", message.channel, message.message_id)
+            return None
 
     async def answer(
         self, bot: Bot, conversation: Conversation, channel: BaseChannel, message: InboundMessage
     ) -> None:
         """Background task: answer one message (transcribing a voice note first) and send the reply."""
         if message.audio is not None and self.voice is not None:
-            await self.voice.answer(bot, conversation, channel, message, self.turn)
+            try:
+                await self.voice.answer(bot, conversation, channel, message, self.turn)
+            except Busy:
+                log.warning("gave up on %s voice message %s: busy", message.channel, message.message_id)
             return
-        reply = await self.turn(bot, conversation, message)
+        reply = await self.settled_turn(bot, conversation, message)
         if reply is not None:
             await self.deliver(channel, message, reply)
             if self.voice is not None:
@@ -348,11 +386,11 @@ class ChannelService:
         background: BackgroundTasks,
     ) -> WebhookAnswer:
         conversation, message = pending
-        task = asyncio.create_task(self.turn(bot, conversation, message))
+        task = asyncio.create_task(self.settled_turn(bot, conversation, message))
         done, _ = await asyncio.wait({task}, timeout=channel.passive_timeout)
         if task in done:
             reply = task.result()
-            if reply is None:  # queued for a person: nothing to send now
+            if reply is None:  # queued for a person, or refused as busy: nothing to send now
                 return channel.ack(request)
             outbound = outbound_for(reply, message)
             passive = channel.passive(outbound)

@@ -6,9 +6,14 @@ buttons where the platform has them. The survey stays pending while that resolve
 the customer's latest one on the channel and its last bot message is the survey (or the thanks for
 an earlier answer, so a second answer replaces the first), for SURVEY_HOURS: all of it read from
 the database, so any worker can take the customer's next message. A next message that is a 1-5
-answer ("4", "4 great support", "４", "4分", a button) is stored in the resolved conversation, becomes
-a `Feedback` csat row (server/metrics/feedback.py) and is thanked instead of going to the bot;
-anything else starts a new conversation as usual, which ends the survey.
+answer ("4", "4 great support", "４", "4分", "4 - too slow", a button; not "3 items are missing":
+server/channels/survey_answers.py) is stored in the resolved conversation, becomes a `Feedback` csat
+row (server/metrics/feedback.py) and is thanked instead of going to the bot; anything else starts a
+new conversation as usual, which ends the survey.
+
+The survey and the thanks are stored with their fixed wording (server/channels/survey_texts.py) and
+`trace.survey`; by both, the metrics count them as no bot replies and the rating they thank as no
+customer message (server/metrics/counts.py).
 
 Thumbs: with `channel_thumbs` on, Telegram replies carry 👍/👎 inline buttons whose callback data is
 `thumb:<±1>:<reply id>` (THUMB); a press becomes a `Feedback` thumb on that reply.
@@ -17,7 +22,6 @@ Thumbs: with `channel_thumbs` on, Telegram replies carry 👍/👎 inline button
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +32,8 @@ from sqlmodel import Session, col, select
 from bot.handoff import RESOLVED
 from server.channels import buttons as qr
 from server.channels.base import BaseChannel, InboundMessage, OutboundReply
+from server.channels.survey_answers import split_answer
+from server.channels.survey_texts import TEXTS
 from server.metrics import feedback as feedback_store
 from server.tables import Bot, Conversation, Message, utcnow
 from server.widget import settings_of
@@ -36,30 +42,6 @@ SURVEY_HOURS = 48  # WeChat's customer-service window; WhatsApp's is 24 h from t
 COMMENT_CHARS = 1000  # as the widget's feedback API
 RECENT_CUSTOMER_MESSAGES = 20  # where to look for the channel address of a conversation
 
-TEXTS = {
-    "en": {
-        "ask": "How would you rate this conversation? Reply 1–5 (1 = very poor, 5 = excellent); "
-        "you can add a comment after the number.",
-        "thanks": "Thanks for your rating!",
-        "menu": "Rate",
-        "scale": ("1 – Very poor", "2 – Poor", "3 – OK", "4 – Good", "5 – Excellent"),
-        "thumb_thanks": "Thanks for your feedback!",
-    },
-    "zh": {
-        "ask": "您对本次服务满意吗？请回复 1–5 评分（1 = 非常不满意，5 = 非常满意），可在数字后附上您的意见。",
-        "thanks": "感谢您的评分！",
-        "menu": "评分",
-        "scale": ("1 非常不满意", "2 不满意", "3 一般", "4 满意", "5 非常满意"),
-        "thumb_thanks": "感谢您的反馈！",
-    },
-}
-
-RATING = re.compile(
-    r"^(?:csat:)?([1-5])(?![\d.,]*\d)"  # 1-5, not 10, 45 or 4.5
-    r"\s*(?:分|星|颗星|stars?|/\s*5|⭐+|★+)?"  # "4分", "4 stars", "4/5"
-    r"\s*[-–—:,.!。，、！)]*\s*(.*)$",  # then the comment, after any separator
-    re.S | re.I,
-)
 THUMB = re.compile(r"^thumb:(1|-1):([A-Za-z0-9_]{1,60})$")
 
 
@@ -83,12 +65,14 @@ def scale_buttons(lang: str) -> list[dict[str, str]]:
 
 
 def parse_rating(text: str) -> Rating | None:
-    """A 1-5 answer with an optional comment ("5 thanks", "４", "4分", "csat:3"), else None."""
-    normal = unicodedata.normalize("NFKC", text).strip()
-    match = RATING.match(normal)
-    if match is None:
+    """A 1-5 answer with an optional comment ("5 thanks", "４", "4分", "csat:3"), else None.
+
+    "3 items are missing" is not an answer: see server/channels/survey_answers.py for what is.
+    """
+    answer = split_answer(text)
+    if answer is None:
         return None
-    score, comment = int(match.group(1)), match.group(2).strip()
+    score, comment = answer
     titles = {qr.normalise(t.split(" ", 1)[1].lstrip("– ")) for lang in TEXTS for t in TEXTS[lang]["scale"]}
     if not comment or qr.normalise(comment) in titles:  # a reply keyboard sends the button's title
         return Rating(score, None)

@@ -7,6 +7,10 @@ construction; summing the groups that match a scope gives the scope's totals.
 Keys: conversation figures go to the conversation's start day, channel and opening intent (the
 intent of its first customer message, '' when it has none); message figures go to the message's
 day, its conversation's channel and the message's own intent ('' when none).
+
+A channel survey and its thanks (bot messages whose trace has "survey", server/channels/survey.py)
+are no bot replies, and the customer's rating they thank is no customer message: they count only
+as CSAT (Feedback rows).
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, exists, func, literal, not_, or_, select
+from sqlalchemy import and_, case, exists, false, func, literal, not_, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from server.channels.survey_texts import STORED_TEXTS
 from server.tables import Conversation, Feedback, Message
 
 HANDOFF_STATUSES = ("queued", "agent", "resolved")  # a person was asked for, or took part
@@ -89,6 +94,22 @@ def handoff_condition(conversation: Any = Conversation) -> Any:
     return or_(col(conversation.status).in_(HANDOFF_STATUSES), wrote)
 
 
+def is_survey(message: Any = Message) -> Any:
+    """The message is a channel survey or the thanks for a rating: a survey wording and "survey" in its trace.
+
+    The text is compared first (CASE keeps the order) so that only those few rows have their JSON trace
+    parsed: testing the trace alone parses every reply's trace, passages and all (seconds at 1M rows).
+    as_string: on SQLite, the JSON value of a missing key would be the text 'null', not NULL.
+    """
+    marked = col(message.trace)["survey"].as_string().is_not(None)
+    return case((col(message.text).in_(sorted(STORED_TEXTS)), marked), else_=false())
+
+
+def not_survey(message: Any = Message) -> Any:
+    """The message is no channel survey nor thanks (see is_survey)."""
+    return not_(is_survey(message))
+
+
 def _any(conversation: Any, *where: Any) -> Any:
     """A row matching `where` exists: a correlated LIMIT 1 probe of the conversation's messages.
 
@@ -102,7 +123,11 @@ def auto_resolved_condition(conversation: Any = Conversation) -> Any:
     """At least one non-fallback bot reply, no failed turn and no handoff (docs/metrics.md)."""
     reply, failed = aliased(Message), aliased(Message)
     answered = _any(
-        conversation, col(reply.conversation_id) == conversation.id, col(reply.role) == "bot", not_(col(reply.fallback))
+        conversation,
+        col(reply.conversation_id) == conversation.id,
+        col(reply.role) == "bot",
+        not_(col(reply.fallback)),
+        not_survey(reply),
     )
     broke = _any(
         conversation,
@@ -199,10 +224,12 @@ def _message_rows(
     """One row per group: customer messages, replied, failed turns, bot replies and fallbacks.
 
     "Has a reply" is a correlated EXISTS on the indexed reply_to column, so no join multiplies rows.
+    Surveys, their thanks and the ratings they thank are left out (see the module's docstring).
     """
-    reply = aliased(Message)
-    is_customer, is_bot = col(Message.role) == "customer", col(Message.role) == "bot"
-    replied = exists().where(col(reply.reply_to) == col(Message.id), col(reply.role) == "bot")
+    reply, thanks = aliased(Message), aliased(Message)
+    is_customer, is_bot = col(Message.role) == "customer", (col(Message.role) == "bot") & not_survey()
+    rating = exists().where(col(thanks.reply_to) == col(Message.id), col(thanks.role) == "bot", is_survey(thanks))
+    replied = exists().where(col(reply.reply_to) == col(Message.id), col(reply.role) == "bot", not_survey(reply))
     day, intent = func.date(Message.created_at), func.coalesce(Message.intent, literal(""))
     where = [col(Conversation.bot_id) == bot_id, col(Message.created_at) >= since, col(Message.created_at) < until]
     if channel:
@@ -212,8 +239,8 @@ def _message_rows(
             day,
             col(Conversation.channel),
             intent,
-            func.sum(_flag(is_customer)),
-            func.sum(_flag(is_customer & replied)),
+            func.sum(_flag(is_customer & not_(rating))),
+            func.sum(_flag(is_customer & replied)),  # a rating's only reply is its thanks: never "replied"
             func.sum(_flag(is_customer & (col(Message.status) == "failed"))),
             func.sum(_flag(is_bot)),
             func.sum(_flag(is_bot & col(Message.fallback))),

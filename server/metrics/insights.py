@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from knowledge.config import KnowledgeSettings
-from server.metrics.counts import opening_intent
+from server.metrics.counts import not_survey, opening_intent
 from server.metrics.scope import Scope
 from server.tables import Conversation, Message
 
@@ -77,6 +77,7 @@ def first_response_percentiles(
         .where(
             col(responder.conversation_id) == col(Conversation.id),
             col(responder.role).in_(("bot", "agent")),
+            not_survey(responder),  # a survey sent at resolution answers nothing
             col(responder.created_at) >= first_customer,
         )
         .correlate(Conversation)

@@ -213,7 +213,8 @@ def latency_percentiles(
     """p50 and p95 of answer latency (the sum of a reply's per-stage latency_ms).
 
     Percentiles are not portable SQL, so they are computed here over a bounded sample: the
-    most recent `limit` bot replies in range (an indexed, limited query).
+    most recent `limit` bot replies in range (an indexed, limited query). A channel survey in the
+    sample has no latency and is skipped like any reply without one.
     """
     traces = session.exec(
         select(Message.trace)

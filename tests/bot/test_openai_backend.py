@@ -9,11 +9,12 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from bot.errors import GenerationUnavailable
+from bot.errors import GenerationBusy, GenerationTimeout, GenerationUnavailable, generation_outcome
 from bot.generation import openai_compat
 from bot.generation.config import GenerationSettings
 from bot.generation.factory import create_generator
-from bot.generation.openai_compat import OpenAIGenerator
+from bot.generation.openai_compat import OpenAIGenerator, retry_after
+from bot.stages import fallback_reason
 from knowledge.rerank import Relevance
 from tests.bot.generator_contract import GeneratorContract, make_request
 from tests.fakes import HashEmbedder
@@ -82,8 +83,9 @@ def ok() -> httpx.Response:
     return streaming(sse(DELTAS))
 
 
-def fail(status: int) -> Callable[[], httpx.Response]:
-    return lambda: httpx.Response(status, json={"error": {"message": "overloaded"}})
+def fail(status: int, headers: dict[str, str] | None = None, code: str | None = None) -> Callable[[], httpx.Response]:
+    error = {"message": "overloaded", **({"code": code} if code else {})}
+    return lambda: httpx.Response(status, headers=headers, json={"error": error})
 
 
 class TestOpenAIContract(GeneratorContract):
@@ -139,13 +141,104 @@ def test_a_server_error_before_the_first_token_is_retried(sleeps: list[float]) -
 
 
 def test_a_server_that_keeps_failing_is_unavailable_after_the_retries(sleeps: list[float]) -> None:
-    server = FakeServer(fail(503))
+    server = FakeServer(fail(500))
 
-    with pytest.raises(GenerationUnavailable, match="503"):
+    with pytest.raises(GenerationUnavailable, match="500") as failed:
         list(make_generator(server, retries=2).stream(make_request()))
 
+    assert generation_outcome(failed.value) == "down"
     assert len(server.requests) == 3
     assert sleeps == [0.25, 0.5]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_busy_server_that_names_a_long_wait_is_busy_at_once(status: int, sleeps: list[float]) -> None:
+    """The server's Retry-After is longer than a turn should wait: no retry, its wait goes to the customer."""
+    server = FakeServer(fail(status, {"Retry-After": "7"}))
+
+    with pytest.raises(GenerationBusy, match=f"{status}") as refused:
+        list(make_generator(server, retries=2).stream(make_request()))
+
+    assert refused.value.retry_after == 7 and generation_outcome(refused.value) == "busy"
+    assert fallback_reason("openai", refused.value) == "openai busy: GenerationBusy"
+    assert len(server.requests) == 1 and sleeps == []
+
+
+def test_a_busy_server_without_retry_after_is_retried_then_busy(sleeps: list[float]) -> None:
+    server = FakeServer(fail(503))
+
+    with pytest.raises(GenerationBusy, match="503") as refused:
+        list(make_generator(server, retries=2).stream(make_request()))
+
+    assert refused.value.retry_after == 0  # no hint: the server's own busy retry_after applies
+    assert len(server.requests) == 3 and sleeps == [0.25, 0.5]
+
+
+def test_a_short_retry_after_is_honoured_before_the_retry(sleeps: list[float]) -> None:
+    server = FakeServer(fail(429, {"Retry-After": "1"}), ok)
+
+    assert list(make_generator(server).stream(make_request())) == DELTAS
+    assert len(server.requests) == 2 and sleeps == [1.0]
+
+
+def test_a_spent_quota_is_not_busy() -> None:
+    """OpenAI answers 429 insufficient_quota when the account is out of credit: that does not pass by waiting."""
+    server = FakeServer(fail(429, {"Retry-After": "7"}, code="insufficient_quota"))
+
+    with pytest.raises(GenerationUnavailable, match="insufficient_quota") as failed:
+        list(make_generator(server, retries=0).stream(make_request()))
+
+    assert not isinstance(failed.value, GenerationBusy) and generation_outcome(failed.value) == "down"
+
+
+def test_a_gateway_timeout_is_a_timeout() -> None:
+    server = FakeServer(fail(504))
+
+    with pytest.raises(GenerationTimeout, match="504") as timed_out:
+        list(make_generator(server, retries=0).stream(make_request()))
+
+    assert fallback_reason("openai", timed_out.value) == "openai timeout: GenerationTimeout"
+
+
+def test_a_busy_answer_counts_the_other_requests_in_flight() -> None:
+    server = FakeServer(ok, fail(429, {"Retry-After": "9"}))
+    generator = make_generator(server, retries=0)
+    holding = generator.stream(make_request())
+    assert next(holding) == DELTAS[0]  # one answer being written
+
+    with pytest.raises(GenerationBusy) as refused:
+        list(generator.stream(make_request()))
+
+    assert refused.value.in_flight == 1 and generator.in_flight == 1
+    assert list(holding) == DELTAS[1:]
+    assert generator.in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("7", 7.0),
+        (" 1.5 ", 1.5),
+        (None, 0.0),
+        ("", 0.0),
+        ("soon", 0.0),
+        ("-3", 0.0),
+        ("nan", 0.0),
+        ("86400", 300.0),  # capped: a day is no answer to give a customer
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past
+    ],
+)
+def test_retry_after_headers(header: str | None, seconds: float) -> None:
+    assert retry_after(header) == seconds
+
+
+def test_a_retry_after_date_is_read_as_seconds_from_now() -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+
+    assert 25 <= retry_after(later) <= 30
 
 
 def test_a_malformed_event_is_unavailable() -> None:
@@ -222,17 +315,38 @@ def test_connection_errors_are_unavailable_after_the_retries(sleeps: list[float]
     assert sleeps == [0.25, 0.5, 1.0]
 
 
-def test_a_timeout_is_retried_then_unavailable() -> None:
+@pytest.mark.parametrize("timeout", [httpx.ReadTimeout, httpx.ConnectTimeout, httpx.PoolTimeout])
+def test_a_timeout_is_retried_then_a_timeout(timeout: type[httpx.TimeoutException], sleeps: list[float]) -> None:
+    attempts: list[httpx.Request] = []
+
     def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
+        attempts.append(request)
+        raise timeout("timed out", request=request)
 
     generator = OpenAIGenerator(
         GenerationSettings(openai_base_url="http://llm.test/v1", retries=1),
         transport=httpx.MockTransport(slow),
     )
 
-    with pytest.raises(GenerationUnavailable, match="timed out"):
+    with pytest.raises(GenerationTimeout, match="timed out") as timed_out:
         list(generator.stream(make_request()))
+
+    assert len(attempts) == 2 and sleeps == [0.25]
+    assert fallback_reason("openai", timed_out.value) == "openai timeout: GenerationTimeout"
+
+
+def test_a_stream_that_stalls_mid_answer_is_a_timeout_and_not_retried() -> None:
+    def body() -> Iterator[bytes]:
+        yield event("Standard ")
+        raise httpx.ReadTimeout("read timed out")
+
+    server = FakeServer(lambda: streaming(body()))
+    pieces: list[str] = []
+
+    with pytest.raises(GenerationTimeout, match="read timed out"):
+        pieces.extend(make_generator(server).stream(make_request()))
+
+    assert pieces == ["Standard "] and len(server.requests) == 1
 
 
 def test_the_factory_builds_the_openai_backend() -> None:

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from bot import handoff
 from server import store
 from server.api.channels import get_channels
+from server.channels import survey as channel_survey
 from server.channels.base import hmac_hex
 from server.channels.service import ChannelService
 from server.metrics import queries
@@ -174,6 +175,50 @@ def test_an_answer_that_is_not_a_rating_clears_the_survey(
     assert feedback(demo_services, conversation_id) == []
     first, second = conversations(demo_services, "telegram", str(user))
     assert [m.text for m in messages(demo_services, second.id) if m.role == "customer"] == [QUESTION, "5"]
+
+
+ANSWERS = [  # (what the customer writes after the survey, the rating it is, or None: a message for the bot)
+    ("4 - too slow", (4, "too slow")),
+    ("4, great", (4, "great")),
+    ("4/5", (4, None)),
+    ("4 stars", (4, None)),
+    ("３分 还可以", (3, "还可以")),
+    ("5 great support", (5, "great support")),
+    ("3 items are missing", None),
+    ("2 orders", None),
+    ("1 more question", None),
+    ("5个包裹没到", None),
+    ("3天了还没收到", None),
+]
+
+
+@pytest.mark.parametrize(("text", "rating"), ANSWERS, ids=[t for t, _ in ANSWERS])
+def test_what_is_an_answer_to_the_survey_through_the_webhook(
+    client: TestClient,
+    demo_services,
+    platform: FakePlatform,
+    surveys: None,
+    auth: SessionAuth,
+    text: str,
+    rating: tuple[int, str | None] | None,
+) -> None:  # type: ignore[no-untyped-def]
+    path, user, conversation_id = telegram_chat(client, demo_services)
+    assert client.post(f"/api/v1/conversations/{conversation_id}/resolve", auth=auth).status_code == 200
+    platform.requests.clear()
+    assert client.post(path, json=update(user, 800051, text), headers=HEADERS).status_code == 200
+    sent = [json.loads(r.content).get("text", "") for r in platform.requests if r.content]
+    if rating is not None:
+        [given] = feedback(demo_services, conversation_id)
+        assert (given.kind, given.score, given.comment) == ("csat", *rating)
+        assert sent == ["Thanks for your rating!"] and len(conversations(demo_services, "telegram", str(user))) == 1
+        return
+    assert feedback(demo_services, conversation_id) == []  # a question for the bot, not a rating
+    first, second = conversations(demo_services, "telegram", str(user))
+    customer, reply = messages(demo_services, second.id)
+    assert (customer.text, reply.role, reply.reply_to) == (text, "bot", customer.id)
+    assert "Thanks for your rating!" not in sent and "感谢您的评分！" not in sent
+    with Session(demo_services.engine) as session:  # the survey is over: a later "5" goes to the bot too
+        assert channel_survey.pending(session, first.bot_id, "telegram", str(user)) is None
 
 
 def test_a_survey_the_platform_refused_awaits_no_answer(

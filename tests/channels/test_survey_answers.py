@@ -38,6 +38,21 @@ from tests.channels.helpers import FakePlatform, make
         (" 5. ", Rating(5, None)),
         ("5 – Excellent", Rating(5, None)),  # a reply keyboard sends the button's title
         ("4 满意", Rating(4, None)),
+        ("4 stars great", Rating(4, "great")),
+        ("4 out of 5", Rating(4, None)),
+        ("4, great", Rating(4, "great")),
+        ("4 quick and kind", Rating(4, "quick and kind")),
+        ("5 thanks", Rating(5, "thanks")),
+        ("3 was slow", Rating(3, "was slow")),
+        ("5 the agents were great", Rating(5, "the agents were great")),  # "the": a comment, not a count
+        ("2 Poor", Rating(2, None)),
+        ("4。很好", Rating(4, "很好")),
+        ("5很满意", Rating(5, "很满意")),
+        ("１分，太差了", Rating(1, "太差了")),
+        ("3 还可以吧", Rating(3, "还可以吧")),
+        ("5⭐", Rating(5, None)),
+        ("5 👍", Rating(5, "👍")),
+        ("3 (slow)", Rating(3, "(slow)")),
     ],
 )
 def test_ratings(text: str, rating: Rating) -> None:
@@ -46,6 +61,37 @@ def test_ratings(text: str, rating: Rating) -> None:
 
 @pytest.mark.parametrize("text", ["0", "6", "10", "45", "4.5", "4,5", "hello", "where is my order 4", "", "五"])
 def test_not_ratings(text: str) -> None:
+    assert parse_rating(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3 items are missing",
+        "2 orders",
+        "1 more question",
+        "1 order is missing",
+        "2 broken items",
+        "3 days and still nothing",
+        "1 question about refunds",
+        "3 x shirts",
+        "2-3 days",
+        "4 am",
+        "4pm",
+        "1st",
+        "3/4",
+        "3%",
+        "2 3",
+        "5个包裹没到",
+        "5 个包裹",
+        "3天了还没到",
+        "2号发货吗",
+        "5分钟后再说",
+        "5星级酒店",
+        "1件都没收到",
+    ],
+)
+def test_a_number_that_counts_something_is_not_a_rating(text: str) -> None:
     assert parse_rating(text) is None
 
 

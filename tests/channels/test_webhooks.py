@@ -273,3 +273,74 @@ def test_wechat_lists_quick_replies_as_numbers_and_an_answer_1_is_the_payload(
     wechat_post(client, path, openid, "910002", "1")
     chosen = stored(demo_services, "wechat", openid)[2]
     assert (chosen.role, chosen.text) == ("customer", TALK)
+
+
+
+def busy_for(runtime, times: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """Make the runtime refuse its next `times` turns as busy; the list counts the refusals."""
+    from bot.errors import GenerationBusy
+
+    original, refused = runtime.answer, []
+
+    def answer(*args: object, **kwargs: object) -> object:
+        if len(refused) < times:
+            refused.append(1)
+            raise GenerationBusy(4, retry_after=0.01)
+        return original(*args, **kwargs)
+
+    runtime.answer = answer
+    return refused
+
+
+@pytest.fixture()
+def quick_busy_platform(client: TestClient, platform: FakePlatform) -> FakePlatform:
+    """The channel service re-runs a busy turn 3 times in all, 10 ms apart."""
+    from server.channels.service import BusyRetry
+
+    service = client.app.dependency_overrides[get_channels]()
+    service.busy = BusyRetry(attempts=3, max_wait=0.01)
+    return platform
+
+
+def test_a_busy_turn_is_re_run_and_answered_without_a_redelivery(
+    client: TestClient, demo_services, quick_busy_platform: FakePlatform
+) -> None:  # type: ignore[no-untyped-def]
+    path = channel(demo_services, "telegram", bot_token="42:TOKEN", secret_token="busy-once")
+    runtime = client.app.state.chat.services.runtimes.get("demo")
+    original = runtime.answer
+    user = int(uuid.uuid4().int % 10**9)
+    try:
+        refused = busy_for(runtime, 2)
+        body = update(user, 700004, "How long does shipping take?")
+        assert client.post(path, json=body, headers={"X-Telegram-Bot-Api-Secret-Token": "busy-once"}).status_code == 200
+    finally:
+        runtime.answer = original
+    customer, reply = stored(demo_services, "telegram", str(user))
+    assert len(refused) == 2 and customer.status == "answered" and reply.reply_to == customer.id
+    assert customer.trace["refused"]["outcome"] == "busy" and customer.trace.get("channel")
+    assert "business days" in reply.text and len(quick_busy_platform.requests) == 1
+
+
+def test_a_turn_busy_through_every_retry_keeps_its_outcome_and_a_redelivery_answers_it(
+    client: TestClient, demo_services, quick_busy_platform: FakePlatform
+) -> None:  # type: ignore[no-untyped-def]
+    path = channel(demo_services, "telegram", bot_token="42:TOKEN", secret_token="busy-tok")
+    user = int(uuid.uuid4().int % 10**9)
+    body = update(user, 700003, "How long does shipping take?")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "busy-tok"}
+    runtime = client.app.state.chat.services.runtimes.get("demo")
+    original = runtime.answer
+    try:
+        refused_turns = busy_for(runtime, 100)
+        assert client.post(path, json=body, headers=headers).status_code == 200
+    finally:
+        runtime.answer = original
+    [refused] = stored(demo_services, "telegram", str(user))
+    assert len(refused_turns) == 3 and not quick_busy_platform.requests
+    assert refused.status == "failed" and refused.trace["outcome"] == "busy"
+    assert refused.trace.get("channel"), refused.trace  # the busy outcome kept the channel address
+
+    assert client.post(path, json=body, headers=headers).status_code == 200  # the platform redelivers it
+    customer, reply = stored(demo_services, "telegram", str(user))
+    assert customer.id == refused.id and customer.status == "answered" and reply.reply_to == customer.id
+    assert "business days" in reply.text and len(quick_busy_platform.requests) == 1

@@ -147,14 +147,14 @@ def test_with_no_extractive_answer_the_turn_gets_the_servers_busy_answer_and_is_
     with Session(services.engine) as session:
         kept = session.get(Message, ack["message_id"])
         reply = session.exec(select(Message).where(Message.reply_to == ack["message_id"])).one()
-    # stored once, refused, answered on retry; its status stays "failed" (a known gap: record_reply only moves
-    # "received" to "answered", because a failed turn's apology reply must leave it "failed")
-    assert kept is not None
+    # stored once, refused, answered on retry: it ends "answered", the refusal kept under trace.refused
+    assert kept is not None and kept.status == "answered"
+    assert (kept.trace["refused"]["outcome"], kept.trace["refused"]["busy_source"]) == ("busy", "generation")
     assert reply.trace["backend"] == "local" and final["text"] == reply.text
     with Session(services.engine) as session:
-        refused_ones = session.exec(select(Message).where(Message.status == "failed")).all()  # REST and ws turns
-    assert len(refused_ones) == 2
-    assert all((m.trace["outcome"], m.trace["busy_source"]) == ("busy", "generation") for m in refused_ones)
+        refused_ones = session.exec(select(Message).where(Message.status == "failed")).all()  # REST: never re-sent
+    assert len(refused_ones) == 1
+    assert (refused_ones[0].trace["outcome"], refused_ones[0].trace["busy_source"]) == ("busy", "generation")
 
 
 def test_busy_is_an_unavailable_backend_with_its_own_outcome() -> None:

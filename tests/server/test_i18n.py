@@ -17,6 +17,7 @@ from tests.conftest import SessionAuth, console_auth
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "admin" / "templates"
+PYTHON_KEYWORDS: dict[str, Any] = {"N_": None, "Msg": None, "nmsg": (1, 2)}  # as admin/locale/babel.cfg
 
 
 class LangAuth(SessionAuth):
@@ -36,7 +37,8 @@ class LangAuth(SessionAuth):
 def template_messages() -> Catalog:
     """Every translatable string of the console, extracted as Babel does (docs/i18n.md).
 
-    The templates' ``_()`` strings, and the Python-made strings marked with ``N_()`` in admin/*.py.
+    The templates' ``_()`` strings, and the Python-made strings in admin/*.py: fixed ones marked with
+    ``N_()`` and messages built from values, ``Msg()`` and ``nmsg()`` (admin/locale/babel.cfg).
     """
     catalog = Catalog(locale="en")
     method_map = [("**.html", "jinja2")]
@@ -46,7 +48,7 @@ def template_messages() -> Catalog:
     ):
         catalog.add(message, None, context=context)
     for _filename, _lineno, message, _comments, context in extract_from_dir(
-        str(ROOT / "admin"), method_map=[("*.py", "python")], keywords={"N_": None}
+        str(ROOT / "admin"), method_map=[("*.py", "python")], keywords=PYTHON_KEYWORDS
     ):
         catalog.add(message, None, context=context)
     return catalog

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from server import privacy
+from server.channels.survey_texts import TEXTS
 from server.db import create_db_engine, migrate
 from server.metrics import export, feedback, insights, queries, rollup
 from server.metrics.scope import Scope
@@ -101,9 +102,33 @@ def random_data(session: Session, bot: Bot, rng: random.Random, conversations: i
                 )
         if status != "bot" and rng.random() < 0.7:
             session.add(message(conv, "agent", t + timedelta(seconds=30)))
+        if status == "resolved" and rng.random() < 0.6:
+            survey_round_trip(session, conv, t + timedelta(minutes=1), answered=rng.random() < 0.7)
         if rng.random() < 0.4:
             session.add(Feedback(bot_id=bot.id, conversation_id=conv.id, kind="csat", score=rng.randint(1, 5)))
     session.commit()
+
+
+def survey_round_trip(session: Session, conversation: Conversation, at: datetime, *, answered: bool) -> None:
+    """A channel survey as server/channels/survey.py stores it and, when answered, the rating and the thanks."""
+    asked = {"kind": "csat", "state": "pending", "lang": "en"}
+    session.add(message(conversation, "bot", at, TEXTS["en"]["ask"], trace={"survey": asked}))
+    if not answered:
+        return
+    rating = message(conversation, "customer", at + timedelta(seconds=5), "4 - fine", status="answered")
+    session.add(rating)
+    session.flush()
+    thanks = {**asked, "state": "answered", "score": 4}
+    session.add(
+        message(
+            conversation,
+            "bot",
+            at + timedelta(seconds=6),
+            TEXTS["en"]["thanks"],
+            reply_to=rating.id,
+            trace={"survey": thanks},
+        )
+    )
 
 
 def figures(m: queries.BotMetrics) -> dict[str, object]:

@@ -8,6 +8,7 @@ from bot.voice import SynthesisFailed, TranscriptionFailed
 from bot.voice.audio import RATE, Audio, encode
 from bot.voice.stt import Transcript
 from bot.voice.tts import Speech
+from bot.voice.vocabulary import Vocabulary
 
 
 class FakeTranscriber:
@@ -19,10 +20,12 @@ class FakeTranscriber:
         self.text = text
         self.language = language
         self.calls = 0
+        self.vocabularies: list[Vocabulary | None] = []
 
-    def transcribe(self, audio: Audio) -> Transcript:
-        """Return the configured text."""
+    def transcribe(self, audio: Audio, vocabulary: Vocabulary | None = None) -> Transcript:
+        """Return the configured text (and remember the vocabulary it was given)."""
         self.calls += 1
+        self.vocabularies.append(vocabulary)
         if not self.text:
             raise TranscriptionFailed("no speech was recognised in the audio")
         return Transcript(self.text, self.language, 0.99, audio.seconds, 0.01, self.name)
