@@ -5,6 +5,7 @@ Changes are written to the audit log; CSRF: the session's token is checked by Cu
 
 from __future__ import annotations
 
+import copy
 import tempfile
 import threading
 from pathlib import Path
@@ -115,11 +116,14 @@ def intents_page(
 ) -> HTMLResponse:
     """Render the intents page; `example` prefills the add-an-example form (intent, text)."""
     services = request.app.state.services
+    # The job first, as it is now: a job seen as done has promoted its version, so the versions read
+    # next include that; read after them, a job finishing in between showed "done" over the old version.
+    running = training_jobs(request).get(bot.slug)
+    job = copy.copy(running) if running is not None else None
     rows = intents_with_examples(session, bot)
     versions = list_models(services.runtimes, bot.slug)
     chosen = selected_version(versions, version)
     metrics = (chosen.metrics or {}) if chosen else {}
-    job = training_jobs(request).get(bot.slug)
     response = render(
         request, "intents.html", user=user, bot=bot, intents=rows, conversations=conversations_of(session, rows),
         versions=[model_summary(v) for v in versions], chosen=chosen, metrics=metrics,

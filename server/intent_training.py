@@ -246,11 +246,14 @@ class TrainingJobs:
             try:
                 row = train_version(registry, job.slug, promote=job.promote, progress=progress)
             except (FrontdeskError, BotError) as exc:
-                job.state, job.error = "failed", str(exc)
+                job.error, job.state = str(exc), "failed"
             except Exception as exc:  # the thread must record the failure, whatever it is
                 log.exception("training %s failed", job.slug)
-                job.state, job.error = "failed", f"internal error: {type(exc).__name__}"
+                job.error, job.state = f"internal error: {type(exc).__name__}", "failed"
             else:
-                job.state, job.version, job.fraction, job.phase = "done", row.version, 1.0, "done"
+                job.version, job.fraction, job.phase = row.version, 1.0, "done"
+                job.finished = time.time()
+                job.state = "done"  # last: a page that reads "done" finds the rest set
+                return
             job.finished = time.time()
 
